@@ -1,0 +1,74 @@
+/**
+ * One base error with a stable `code`, a `name` to tell classes apart and an optional
+ * `cause` (modelled on undici's `lib/core/errors.js`). Tests assert `code`, never message
+ * text. Messages are lowercase and specific: `failed to decode op: truncated at byte 12`.
+ */
+export class MeshError extends Error {
+  override name = 'MeshError'
+  code = 'WIREMESH_ERR'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/** A configuration value outside its documented range. */
+export class InvalidConfigError extends MeshError {
+  override name = 'InvalidConfigError'
+  override code = 'WIREMESH_ERR_INVALID_CONFIG'
+}
+
+/** Bytes that are not a well-formed op (truncated, oversized, unknown kind, bad field). */
+export class OpDecodeError extends MeshError {
+  override name = 'OpDecodeError'
+  override code = 'WIREMESH_ERR_OP_DECODE'
+}
+
+/** An op that is well-formed but fails rule 1 (signature, org, limits) or cannot be authored. */
+export class InvalidOpError extends MeshError {
+  override name = 'InvalidOpError'
+  override code = 'WIREMESH_ERR_INVALID_OP'
+}
+
+/** A key that is not 32 bytes of base64, or otherwise unusable. */
+export class InvalidKeyError extends MeshError {
+  override name = 'InvalidKeyError'
+  override code = 'WIREMESH_ERR_INVALID_KEY'
+}
+
+/** An identity file that is missing, corrupted or readable by others. */
+export class IdentityFileError extends MeshError {
+  override name = 'IdentityFileError'
+  override code = 'WIREMESH_ERR_IDENTITY_FILE'
+}
+
+/** An invite token that is corrupted, for another org, or for a key that is not a member. */
+export class InvalidInviteError extends MeshError {
+  override name = 'InvalidInviteError'
+  override code = 'WIREMESH_ERR_INVALID_INVITE'
+}
+
+/** An admin action this identity is not allowed to take (not an admin, outranked, revoked). */
+export class NotAuthorizedError extends MeshError {
+  override name = 'NotAuthorizedError'
+  override code = 'WIREMESH_ERR_NOT_AUTHORIZED'
+}
+
+/** A digest or diff from another replica that this store cannot read. */
+export class SyncDecodeError extends MeshError {
+  override name = 'SyncDecodeError'
+  override code = 'WIREMESH_ERR_SYNC_DECODE'
+}
+
+/** An operation was aborted through its `AbortSignal`. */
+export class AbortError extends MeshError {
+  override name = 'AbortError'
+  override code = 'WIREMESH_ERR_ABORTED'
+  constructor (message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/** Throws an `AbortError` if the signal has fired. */
+export function throwIfAborted (signal?: AbortSignal): void {
+  if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
+}

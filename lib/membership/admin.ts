@@ -1,0 +1,108 @@
+/**
+ * `Admin`: the actions an admin (or the root) takes on membership, each one signed op added
+ * to the local replica and returned for gossip. Every action is checked against the current
+ * view first, so an action the rules would make invalid fails here with a typed error instead
+ * of producing an op that every replica ignores.
+ */
+import { NotAuthorizedError, InvalidOpError } from '../errors.js'
+import type { Key } from '../identity/key.js'
+import type { Signer } from '../identity/sign.js'
+import { authorOp } from './author.js'
+import { ROLE_ADMIN, type ChainRef, type MemberRecord, type Op, type Payload } from './op.js'
+import type { Replica } from './replica.js'
+
+export interface EnrollInit {
+  wgPublicKey: Key
+  signPublicKey: Key
+  name?: string
+  roles?: string[]
+  staticEndpoints?: string[]
+  /** Unix ms; not allowed on admins. */
+  expiresAt?: number
+}
+
+export interface RevokeInit {
+  reason?: string
+  /** Last op of the subject's chain that stays valid (default: its head here). */
+  cutoff?: ChainRef
+}
+
+export class Admin {
+  constructor (readonly replica: Replica, readonly signer: Signer) {}
+
+  /** This admin's rank, or a NotAuthorizedError if it is not a valid admin (any more). */
+  rank (): number {
+    const { auth } = this.replica.authorityForAuthoring()
+    const chain = this.replica.log.chainOf(this.signer.publicKey)
+    const rank = auth.rankOfSign.get(this.signer.publicKey.mapKey)
+    if (rank === undefined) throw new NotAuthorizedError('this identity is not an admin of the org')
+    const cut = chain === undefined ? undefined : auth.cutoff.get(chain)
+    if (cut !== undefined && chain !== undefined && cut < chain.maxSeq + 1) throw new NotAuthorizedError('this admin was removed or revoked: its key may not author again')
+    return rank
+  }
+
+  /** Enrolls a member, or updates a member's record (the new enroll supersedes the old). */
+  enroll (init: EnrollInit): Op {
+    const mine = this.rank()
+    const roles = [...new Set(init.roles ?? [])].sort()
+    if (roles.includes(ROLE_ADMIN) && init.expiresAt !== undefined) throw new InvalidOpError('an admin grant may not carry expiresAt')
+    this.checkSubject(init.wgPublicKey, mine)
+    if (this.replica.authorityForAuthoring().revokedKeys.has(init.signPublicKey.mapKey)) throw new NotAuthorizedError('signing key was revoked: re-admission needs new keys')
+    const record: MemberRecord = { wgPublicKey: init.wgPublicKey, signPublicKey: init.signPublicKey, roles }
+    if (init.name !== undefined) record.name = init.name
+    if (init.staticEndpoints !== undefined) record.staticEndpoints = init.staticEndpoints
+    if (init.expiresAt !== undefined) record.expiresAt = init.expiresAt
+    return this.author({ kind: 2, record })
+  }
+
+  /** Removes a member; it may be enrolled again later. Removing an admin also cuts its chain. */
+  remove (subject: Key): Op {
+    const mine = this.rank()
+    this.checkSubject(subject, mine)
+    return this.author({ kind: 3, remove: { subject, cutoff: this.headOf(subject) } })
+  }
+
+  /** Revokes a member's keys for good: they never become members again. */
+  revoke (subject: Key, init: RevokeInit = {}): Op {
+    const mine = this.rank()
+    this.checkSubject(subject, mine)
+    return this.author({ kind: 4, revoke: { subject, cutoff: init.cutoff ?? this.headOf(subject), reason: init.reason ?? '' } })
+  }
+
+  private checkSubject (subject: Key, mine: number): void {
+    const { auth, revokedKeys } = this.replica.authorityForAuthoring()
+    if (subject.equals(this.replica.org.rootWgPublicKey)) throw new NotAuthorizedError('the root is never the subject of an admin op')
+    if (revokedKeys.has(subject.mapKey)) throw new NotAuthorizedError(`key ${subject.toBase64()} was revoked: re-admission needs new keys`)
+    const theirs = auth.rankOfSubject.get(subject.mapKey)
+    if (theirs !== undefined && theirs <= mine) throw new NotAuthorizedError(`subject is an admin of rank ${theirs}; this admin (rank ${mine}) outranks only ranks above its own`)
+  }
+
+  /** The subject's chain head here (what a remove or revoke pins by default). */
+  private headOf (subject: Key): ChainRef {
+    let best: ChainRef = { seq: 0, hash: new Uint8Array(32) }
+    const so = this.replica.authorityForAuthoring().auth.bySubject.get(subject.mapKey)
+    for (const e of so?.enrolls ?? []) {
+      if (e.payload.kind !== 2) continue
+      const chain = this.replica.log.chainOf(e.payload.record.signPublicKey)
+      if (chain === undefined) continue
+      const head = chain.at(chain.maxSeq)[0]
+      if (head !== undefined && head.seq > best.seq) best = { seq: head.seq, hash: head.id }
+    }
+    return best
+  }
+
+  private author (payload: Payload): Op {
+    const op = authorOp(this.replica.log, this.signer, this.replica.orgId, payload)
+    this.replica.addLocal(op)
+    return op
+  }
+}
+
+/** A member leaving of its own accord, signed with its own key. */
+export function leave (replica: Replica, signer: Signer, wgPublicKey: Key): Op {
+  const m = replica.member(wgPublicKey)
+  if (m === undefined || !m.signPublicKey.equals(signer.publicKey)) throw new NotAuthorizedError('only a current member can leave, with its own signing key')
+  const op = authorOp(replica.log, signer, replica.orgId, { kind: 5, leave: { subject: wgPublicKey } })
+  replica.addLocal(op)
+  return op
+}

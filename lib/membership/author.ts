@@ -1,0 +1,71 @@
+/**
+ * Authoring: turning an intent into a signed op on this node's chain.
+ *
+ * seq = own head + 1, prev = own head, deps = the head of every other chain that moved since
+ * the author's previous op (all of them for a first op or a standalone op), lamport =
+ * 1 + max(prev, deps). The op is signed over the signed bytes (codec.ts) and added locally.
+ */
+import { InvalidOpError, OpDecodeError } from '../errors.js'
+import type { Signer } from '../identity/sign.js'
+import { concatBytes, compareBytes } from '../util/bytes.js'
+import { Encoder } from '../util/encoding.js'
+import { checkFields, decodeOp, sha256, signedBytes, writeOpBody } from './codec.js'
+import type { LoggedOp, OpLog } from './log.js'
+import { MAX_DEPS, MAX_OP_BYTES, OpKind, type Dep, type Op, type Payload } from './op.js'
+
+/** Heads of every chain other than `self`, as deps, sorted by key id. */
+export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAuthorKey: string | undefined): Dep[] {
+  const deps: Dep[] = []
+  for (const c of log.chains) {
+    if (c.author.mapKey === selfAuthorKey) continue
+    const tips = c.at(c.maxSeq)
+    if (tips.length === 0) continue
+    const head = tips.length === 1 ? tips[0] : [...tips].sort((a, b) => compareBytes(a.id, b.id))[0]
+    if (selfPrev !== undefined && selfPrev.base.get(c) === head) continue
+    deps.push({ keyId: c.author.id, seq: head.seq, hash: head.id.subarray(0, 8) })
+  }
+  deps.sort((a, b) => compareBytes(a.keyId, b.keyId))
+  if (deps.length > MAX_DEPS) throw new InvalidOpError(`op would need ${deps.length} deps, limit ${MAX_DEPS}`)
+  return deps
+}
+
+/** Builds, signs and returns an op (not yet added). `orgId` is undefined only for genesis. */
+export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefined, payload: Payload): Op {
+  const kind = payload.kind
+  const author = signer.publicKey
+  let seq = 0
+  let prev: LoggedOp | undefined
+  if (kind !== OpKind.leave && kind !== OpKind.genesis) {
+    const chain = log.chainOf(author)
+    if (chain !== undefined) {
+      if (chain.forkSeq !== Infinity) throw new InvalidOpError('this key\'s chain has forked: it must not author again')
+      prev = chain.at(chain.maxSeq)[0]
+    }
+    seq = (prev?.seq ?? 0) + 1
+  } else if (kind === OpKind.genesis) {
+    seq = 1
+  }
+  const deps = kind === OpKind.genesis ? [] : currentDeps(log, prev, kind === OpKind.leave ? undefined : author.mapKey)
+  let lamport = prev?.lamport ?? 0
+  for (const d of deps) {
+    const dop = log.findDep(d)
+    if (dop !== undefined && dop.lamport > lamport) lamport = dop.lamport
+  }
+  lamport += 1
+  const fields = { kind, author, seq, deps, payload }
+  try {
+    checkFields(fields)
+  } catch (err) {
+    if (err instanceof OpDecodeError) throw new InvalidOpError(err.message.replace('failed to decode op', 'invalid op'), { cause: err })
+    throw err
+  }
+  const enc = new Encoder(256)
+  writeOpBody(enc, fields)
+  const body = enc.finish()
+  const signed = signedBytes(body, orgId, prev?.id, lamport, author)
+  const id = sha256(signed)
+  const sig = signer.sign(signed)
+  const wire = concatBytes(body, sig)
+  if (wire.length > MAX_OP_BYTES) throw new InvalidOpError(`op is ${wire.length} bytes, limit ${MAX_OP_BYTES}`)
+  return { ...decodeOp(wire), author, prev: prev?.id, lamport, id }
+}

@@ -1,0 +1,179 @@
+/**
+ * Authority: which ops are valid, as a pure function of the whole op set (DESIGN §2).
+ *
+ * Evaluated in order of increasing rank, which strictly grows along admin grants, so there
+ * are no cycles: everything that can make a rank-r admin's op invalid (its grant, its
+ * cutoff, the rank of its subjects) was settled while evaluating ranks < r.
+ *
+ *   level 0     the root's chain (the genesis author)
+ *   level r+1   chains whose signing key got a valid admin grant from a rank-r admin
+ *
+ * An admin op by X at seq s is valid iff s ≤ cutoff(X), it lies on the pinned branch if a
+ * cutoff pins one, X is the root or its causal past holds a valid admin grant for X, and it
+ * acts only on what X outranks. cutoff(X) is the lowest of: the pins of valid revokes and
+ * admin removes of X's subject, and (without a pin) the seq below the first fork, since an
+ * equivocating admin forfeits everything from the fork on. Ops of one level are taken in
+ * (lamport, id) order, which decides the rare races the rules leave open (a signing key
+ * claimed by two subjects goes to the first).
+ */
+import type { Key } from '../identity/key.js'
+import { compareBytes, bytesEqual } from '../util/bytes.js'
+import type { Chain, LoggedOp, OpLog } from './log.js'
+import { ROLE_ADMIN, type ChainRef } from './op.js'
+
+export interface AuthorityResult {
+  /** Rank of every chain that has one (root 0). */
+  rankOfChain: Map<Chain, number>
+  /** Rank of every admin subject, by wg key map key. */
+  rankOfSubject: Map<string, number>
+  /** Rank of every admin signing key, by its map key (root 0). */
+  rankOfSign: Map<string, number>
+  /** cutoff(X) for chains that have one. */
+  cutoff: Map<Chain, number>
+  /** Chains with two different ops at one seq above any pin. */
+  equivocators: Chain[]
+  /** Valid ops grouped by subject wg key (enrolls, removes, revokes, leaves). */
+  bySubject: Map<string, SubjectOps>
+}
+
+export interface SubjectOps {
+  subject: Key
+  enrolls: LoggedOp[]
+  removals: LoggedOp[]
+  revoked: boolean
+}
+
+export interface Root { chain: Chain, wgPublicKey: Key, genesis: LoggedOp }
+
+export function byLamportId (a: LoggedOp, b: LoggedOp): number {
+  return a.lamport - b.lamport || compareBytes(a.id, b.id)
+}
+
+export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
+  for (const op of log.byId.values()) op.valid = false
+  const rankOfChain = new Map<Chain, number>([[root.chain, 0]])
+  const rankOfSubject = new Map<string, number>([[root.wgPublicKey.mapKey, 0]])
+  const rankOfSign = new Map<string, number>([[root.chain.author.mapKey, 0]])
+  const signOwner = new Map<string, string>([[root.chain.author.mapKey, root.wgPublicKey.mapKey]])
+  const grants = new Map<string, LoggedOp[]>()
+  const bySubject = new Map<string, SubjectOps>()
+  const cutoffReqs: Array<{ subject: string, ref: ChainRef, remove?: LoggedOp }> = []
+  const cutoff = new Map<Chain, number>()
+  const equivocators: Chain[] = []
+  const rootWg = root.wgPublicKey.mapKey
+  const rootSign = root.chain.author.mapKey
+  const chainBySign = new Map<string, Chain>()
+  for (const c of log.chains) chainBySign.set(c.author.mapKey, c)
+
+  const subjectOps = (k: Key): SubjectOps => {
+    let s = bySubject.get(k.mapKey)
+    if (s === undefined) { s = { subject: k, enrolls: [], removals: [], revoked: false }; bySubject.set(k.mapKey, s) }
+    return s
+  }
+
+  let level: Chain[] = [root.chain]
+  for (let r = 0; level.length > 0; r++) {
+    // Settle each chain's cutoff and pinned branch from what lower ranks decided.
+    const runs: LoggedOp[][] = []
+    for (const x of level) {
+      let limit = Infinity
+      let pin: LoggedOp | undefined
+      for (const req of cutoffReqs) {
+        const enrolls = bySubject.get(req.subject)?.enrolls
+        if (enrolls?.some(e => e.payload.kind === 2 && e.payload.record.signPublicKey.mapKey === x.author.mapKey) !== true) continue
+        // A remove cuts off only the admin it knew of: its grant must be in the remove's past.
+        if (req.remove !== undefined && grants.get(x.author.mapKey)?.some(g => log.inPast(g, req.remove!)) !== true) continue
+        if (req.ref.seq < limit) {
+          limit = req.ref.seq
+          pin = req.ref.seq === 0 ? undefined : x.at(req.ref.seq).find(o => bytesEqual(o.id, req.ref.hash))
+        }
+      }
+      if (pin === undefined && x.forkSeq !== Infinity && x.forkSeq - 1 < limit) {
+        limit = x.forkSeq - 1
+        equivocators.push(x)
+      }
+      if (limit !== Infinity) cutoff.set(x, limit)
+      const run: LoggedOp[] = []
+      const top = Math.min(limit, x.maxSeq)
+      for (let s = 1; s <= top; s++) {
+        for (const op of x.at(s)) {
+          if (pin !== undefined && log.ancestorAt(pin, s) !== op) continue
+          run.push(op)
+        }
+      }
+      runs.push(run)
+    }
+    const ops = runs.length === 1 ? runs[0] : runs.flat().sort(byLamportId)
+
+    const next: Chain[] = []
+    for (const op of ops) {
+      const x = op.chain!
+      if (x !== root.chain) {
+        const gs = grants.get(x.author.mapKey)
+        if (gs === undefined || !gs.some(g => log.inPast(g, op))) continue
+      }
+      const p = op.payload
+      switch (p.kind) {
+        case 1:
+          op.valid = op === root.genesis
+          break
+        case 2: {
+          const rec = p.record
+          const s = rec.wgPublicKey.mapKey
+          const sk = rec.signPublicKey.mapKey
+          if (s === rootWg || sk === rootSign) break
+          const sr = rankOfSubject.get(s)
+          if (sr !== undefined && sr <= r) break
+          const owner = signOwner.get(sk)
+          if (owner !== undefined && owner !== s) break
+          const admin = rec.roles.includes(ROLE_ADMIN)
+          if (admin && rec.expiresAt !== undefined) break
+          op.valid = true
+          signOwner.set(sk, s)
+          subjectOps(rec.wgPublicKey).enrolls.push(op)
+          if (admin) {
+            let gs = grants.get(sk)
+            if (gs === undefined) { gs = []; grants.set(sk, gs) }
+            gs.push(op)
+            if (sr === undefined || sr > r + 1) rankOfSubject.set(s, r + 1)
+            if (!rankOfSign.has(sk)) rankOfSign.set(sk, r + 1)
+            const c = chainBySign.get(sk)
+            if (c !== undefined && !rankOfChain.has(c)) { rankOfChain.set(c, r + 1); next.push(c) }
+          }
+          break
+        }
+        case 3:
+        case 4: {
+          const subject = p.kind === 3 ? p.remove.subject : p.revoke.subject
+          const s = subject.mapKey
+          if (s === rootWg) break
+          const sr = rankOfSubject.get(s)
+          if (sr !== undefined && sr <= r) break
+          op.valid = true
+          const so = subjectOps(subject)
+          so.removals.push(op)
+          if (p.kind === 4) so.revoked = true
+          if (p.kind === 4) cutoffReqs.push({ subject: s, ref: p.revoke.cutoff })
+          else cutoffReqs.push({ subject: s, ref: p.remove.cutoff, remove: op })
+          break
+        }
+      }
+    }
+    next.sort((a, b) => compareBytes(a.author.bytes, b.author.bytes))
+    level = next
+  }
+
+  // Leaves: signed by the subject's own key, about an enroll the leaver had seen.
+  for (const op of log.standalone) {
+    if (op.payload.kind !== 5) continue
+    const s = op.payload.leave.subject
+    if (s.mapKey === rootWg) continue
+    const so = bySubject.get(s.mapKey)
+    if (so === undefined) continue
+    const author = op.author.mapKey
+    if (!so.enrolls.some(e => e.payload.kind === 2 && e.payload.record.signPublicKey.mapKey === author && log.inPast(e, op))) continue
+    op.valid = true
+    so.removals.push(op)
+  }
+  return { rankOfChain, rankOfSubject, rankOfSign, cutoff, equivocators, bySubject }
+}

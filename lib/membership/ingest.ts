@@ -1,0 +1,254 @@
+/**
+ * Ingestion: from wire ops (any order, duplicated, forged) to accepted ops in causal order.
+ *
+ * 1. Resolve. For each wire op find the author's full key (by key id), the op at seq − 1 on
+ *    its chain (`prev`), and every dep; derive lamport, the signed bytes and the id. Ops in
+ *    the same batch resolve against each other ("tentatively"), so a chain sent in any order
+ *    resolves in one pass: an op whose past is missing is parked under the first thing it
+ *    needs and woken when that arrives.
+ * 2. Verify every resolved op's signature in one batch (cache first; the batch verifier may
+ *    use both cores).
+ * 3. Commit in resolution order: an op is accepted iff its signature verifies and its prev and
+ *    deps were accepted. A forged op and everything resolved on top of it are dropped.
+ *
+ * Parked ops (past still missing after the batch) stay under a quota per source, oldest
+ * evicted first; `needs` tells the caller which chain positions to pull from that source.
+ */
+import type { Key } from '../identity/key.js'
+import { keyIdMapKey } from '../identity/key.js'
+import { toKeyString } from '../util/bytes.js'
+import { sha256, signedBytes } from './codec.js'
+import type { LoggedOp, OpLog } from './log.js'
+import { HASH_PREFIX_BYTES, OpKind, type Op, type WireOp } from './op.js'
+import { isKnownVerified, rememberVerified, type BatchVerifier, type SignatureJob } from './verify.js'
+import { bytesEqual } from '../util/bytes.js'
+import { verifySignature } from '../identity/sign.js'
+
+export interface IngestResult {
+  added: LoggedOp[]
+  duplicates: number
+  /** Bad signature, wrong org, or built on such an op. */
+  forged: number
+  /** Ops parked because their causal past is missing (all sources). */
+  pending: number
+  /** Parked ops dropped because a source went over its quota. */
+  evicted: number
+  /** Chain positions (author key id, seq) whose absence holds ops back. */
+  needs: Array<{ keyId: Uint8Array, seq: number }>
+}
+
+interface Parked { w: WireOp, source: string, dead: boolean, counted?: boolean }
+interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean }
+
+export const DEFAULT_PENDING_QUOTA = 4096
+
+export class Ingest {
+  private readonly parked = new Map<string, Parked[]>()
+  private readonly parkedBySource = new Map<string, Parked[]>()
+  private parkedCount = 0
+
+  constructor (
+    private readonly log: OpLog,
+    private readonly orgId: Uint8Array,
+    private readonly verifier: BatchVerifier,
+    private readonly pendingQuota = DEFAULT_PENDING_QUOTA
+  ) {}
+
+  get pending (): number { return this.parkedCount }
+
+  async ingest (wireOps: Iterable<WireOp>, source = 'local', commit: (op: Op) => LoggedOp): Promise<IngestResult> {
+    const res: IngestResult = { added: [], duplicates: 0, forged: 0, pending: 0, evicted: 0, needs: [] }
+    const t = new Tentative()
+    const resolved: Resolved[] = []
+    const queue: Parked[] = []
+    for (const w of wireOps) queue.push({ w, source, dead: false })
+    const newlyParked: Parked[] = []
+
+    const attempt = (p: Parked): void => {
+      const r = this.resolve(p.w, t)
+      if (typeof r === 'string') {
+        if (r === 'dup') { res.duplicates++; return }
+        if (r === 'bad') { res.forged++; return }
+        this.park(r, p)
+        newlyParked.push(p)
+        return
+      }
+      t.add(r.op, r.idKey)
+      resolved.push(r)
+      // Wake whatever waited for this chain position or this key.
+      const idStr = keyIdMapKey(r.op.author.id)
+      this.wake(`s:${idStr}:${r.op.seq}`, queue)
+      if (r.op.payload.kind === 2) this.wake(`k:${keyIdMapKey(r.op.payload.record.signPublicKey.id)}`, queue)
+    }
+    for (let i = 0; i < queue.length; i++) {
+      const p = queue[i]
+      if (p.dead) continue
+      p.dead = true
+      attempt(p)
+    }
+
+    // Verify in one batch what the cache does not already vouch for.
+    const jobs: SignatureJob[] = []
+    const jobOf: number[] = []
+    for (let i = 0; i < resolved.length; i++) {
+      const r = resolved[i]
+      if (r.signed === undefined) continue
+      jobs.push({ key: r.op.author, data: r.signed, sig: r.op.sig })
+      jobOf.push(i)
+    }
+    if (jobs.length > 0) {
+      const ok = await this.verifier.verifyBatch(jobs)
+      for (let j = 0; j < jobs.length; j++) resolved[jobOf[j]].sigOk = ok[j]
+    }
+
+    const failed = new Set<string>()
+    for (const r of resolved) {
+      const op = r.op
+      const builtOnFailure = (op.prev !== undefined && failed.has(toKeyString(op.prev))) ||
+        op.deps.some(d => { const x = t.find(d.keyId, d.seq, d.hash); return x !== undefined && failed.has(x) })
+      if (!r.sigOk || builtOnFailure || (op.prev !== undefined && !this.log.has(op.prev))) {
+        failed.add(r.idKey)
+        res.forged++
+        continue
+      }
+      if (r.signed !== undefined) rememberVerified(r.idKey, op.sig)
+      res.added.push(commit(op))
+    }
+
+    // Quotas: oldest parked ops of a source go first.
+    for (const p of newlyParked) {
+      if (p.dead) continue
+      let list = this.parkedBySource.get(p.source)
+      if (list === undefined) { list = []; this.parkedBySource.set(p.source, list) }
+      list.push(p)
+      p.counted = true
+      this.parkedCount++
+      while (list.length > this.pendingQuota) {
+        const old = list.shift()!
+        if (!old.dead) { old.dead = true; this.parkedCount--; res.evicted++ }
+      }
+    }
+    this.compact()
+    res.pending = this.parkedCount
+    for (const [need, list] of this.parked) {
+      if (need.startsWith('s:') && list.some(p => !p.dead && p.source === source)) {
+        const [, id, seq] = need.split(':')
+        res.needs.push({ keyId: new Uint8Array(Buffer.from(id, 'latin1')), seq: Number(seq) })
+      }
+    }
+    return res
+  }
+
+  private park (need: string, p: Parked): void {
+    p.dead = false
+    let list = this.parked.get(need)
+    if (list === undefined) { list = []; this.parked.set(need, list) }
+    list.push(p)
+  }
+
+  private wake (need: string, queue: Parked[]): void {
+    const list = this.parked.get(need)
+    if (list === undefined) return
+    this.parked.delete(need)
+    for (const p of list) {
+      if (p.dead) continue
+      if (p.counted === true) this.parkedCount--
+      const fresh: Parked = { w: p.w, source: p.source, dead: false }
+      p.dead = true
+      queue.push(fresh)
+    }
+  }
+
+  private compact (): void {
+    for (const [k, list] of this.parkedBySource) {
+      const live = list.filter(p => !p.dead)
+      if (live.length === 0) this.parkedBySource.delete(k)
+      else this.parkedBySource.set(k, live)
+    }
+    for (const [k, list] of this.parked) {
+      const live = list.filter(p => !p.dead)
+      if (live.length === 0) this.parked.delete(k)
+      else this.parked.set(k, live)
+    }
+  }
+
+  /** An op, or 'dup' / 'bad', or the need key it waits for. */
+  private resolve (w: WireOp, t: Tentative): Resolved | string {
+    if (w.kind === OpKind.genesis) {
+      // The replica was made from its genesis; another one is another org.
+      const author = w.author!
+      const signed = signedBytes(w.body, undefined, undefined, 1, author)
+      return this.log.has(sha256(signed)) ? 'dup' : 'bad'
+    }
+    const idStr = keyIdMapKey(w.authorId)
+    const author = this.log.resolveKeyId(w.authorId) ?? t.keys.get(idStr)
+    if (author === undefined) return `k:${idStr}`
+    let lamport = 0
+    for (const d of w.deps) {
+      const dop = this.log.findDep(d) ?? t.findOp(d.keyId, d.seq, d.hash)
+      if (dop === undefined) return `s:${keyIdMapKey(d.keyId)}:${d.seq}`
+      if (dop.lamport > lamport) lamport = dop.lamport
+    }
+    const chain = w.kind !== OpKind.leave
+    const candidates: Op[] = []
+    if (chain && w.seq > 1) {
+      for (const p of this.log.opsAt(w.authorId, w.seq - 1)) candidates.push(p)
+      for (const p of t.at(idStr, w.seq - 1)) candidates.push(p)
+      if (candidates.length === 0) return `s:${idStr}:${w.seq - 1}`
+    }
+    const tryPrev = (prev: Op | undefined): Resolved | string => {
+      const l = 1 + Math.max(lamport, prev?.lamport ?? 0)
+      const signed = signedBytes(w.body, this.orgId, prev?.id, l, author)
+      const id = sha256(signed)
+      const idKey = toKeyString(id)
+      if (this.log.byId.has(idKey) || t.ids.has(idKey)) return 'dup'
+      const op: Op = { ...w, author, prev: prev?.id, lamport: l, id }
+      if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true }
+      return { op, idKey, signed: signed.slice(), sigOk: false }
+    }
+    if (candidates.length <= 1) return tryPrev(candidates[0])
+    // A fork below: the signature tells which branch this op extends.
+    for (const c of candidates) {
+      const r = tryPrev(c)
+      if (typeof r === 'string') { if (r === 'dup') return r; continue }
+      if (r.signed === undefined || verifySignature(author, r.signed, w.sig)) return { ...r, signed: undefined, sigOk: true }
+    }
+    return 'bad'
+  }
+}
+
+/** Ops resolved in the current batch but not yet verified. */
+class Tentative {
+  readonly keys = new Map<string, Key>()
+  readonly ids = new Set<string>()
+  private readonly bySeq = new Map<string, Op[]>()
+
+  add (op: Op, idKey: string): void {
+    this.ids.add(idKey)
+    const k = `${keyIdMapKey(op.author.id)}:${op.seq}`
+    const list = this.bySeq.get(k)
+    if (list === undefined) this.bySeq.set(k, [op])
+    else list.push(op)
+    const idStr = keyIdMapKey(op.author.id)
+    if (!this.keys.has(idStr)) this.keys.set(idStr, op.author)
+    if (op.payload.kind === 2) {
+      const sk = op.payload.record.signPublicKey
+      const s = keyIdMapKey(sk.id)
+      if (!this.keys.has(s)) this.keys.set(s, sk)
+    }
+  }
+
+  at (keyIdStr: string, seq: number): Op[] { return this.bySeq.get(`${keyIdStr}:${seq}`) ?? [] }
+
+  findOp (keyId: Uint8Array, seq: number, hash: Uint8Array): Op | undefined {
+    for (const op of this.at(keyIdMapKey(keyId), seq)) {
+      if (bytesEqual(op.id.subarray(0, HASH_PREFIX_BYTES), hash.subarray(0, HASH_PREFIX_BYTES))) return op
+    }
+    return undefined
+  }
+
+  find (keyId: Uint8Array, seq: number, hash: Uint8Array): string | undefined {
+    const op = this.findOp(keyId, seq, hash)
+    return op === undefined ? undefined : toKeyString(op.id)
+  }
+}

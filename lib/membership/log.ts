@@ -1,0 +1,179 @@
+/**
+ * OpLog: the index of every op a replica has accepted (resolved, signature verified, causal
+ * past present), shared by ingestion, authority, the view and the native store.
+ *
+ * Causal-past queries. Each op carries `base`: for every *other* chain in its causal past,
+ * the highest op of that chain there. An op without deps shares its prev's `base` object, so
+ * a chain of N plain enrolls holds one map, not N. Then, for an op E on chain A and any op R:
+ *
+ *   E ∈ past(R)  ⇔  H = (R's chain is A ? R : R.base[A]) exists, H.seq ≥ E.seq, and E is
+ *                    H's ancestor at E.seq (free when the chain has a single op at that seq).
+ *
+ * Standalone ops (leave) have no chain: they are never in anyone's past.
+ */
+import type { Key } from '../identity/key.js'
+import { keyIdMapKey } from '../identity/key.js'
+import { bytesEqual, toKeyString } from '../util/bytes.js'
+import { HASH_PREFIX_BYTES, type Dep, type Op } from './op.js'
+
+export type Base = ReadonlyMap<Chain, LoggedOp>
+
+export interface LoggedOp extends Op {
+  /** `id` as a map key. */
+  idKey: string
+  /** The author's chain for chain ops; undefined for standalone ops. */
+  chain: Chain | undefined
+  base: Base
+  /** Set by each authority pass. */
+  valid: boolean
+}
+
+export class Chain {
+  /** ops[seq] is the op at that seq, or an array of ops where the chain forks. */
+  readonly bySeq: Array<LoggedOp | LoggedOp[] | undefined> = []
+  maxSeq = 0
+  /** The lowest seq holding more than one op, or Infinity. */
+  forkSeq = Infinity
+  constructor (readonly author: Key, readonly index: number) {}
+
+  at (seq: number): LoggedOp[] {
+    const x = this.bySeq[seq]
+    return x === undefined ? [] : Array.isArray(x) ? x : [x]
+  }
+}
+
+const EMPTY_BASE: Base = new Map()
+
+export class OpLog {
+  readonly byId = new Map<string, LoggedOp>()
+  readonly chains: Chain[] = []
+  private readonly chainByAuthor = new Map<string, Chain>()
+  readonly standalone: LoggedOp[] = []
+  /** key id → signing key, for every author the log can verify. */
+  private readonly keysById = new Map<string, Key>()
+  /** Bumped on every add: lets derived state know it is stale. */
+  version = 0
+
+  get size (): number { return this.byId.size }
+
+  has (id: Uint8Array): boolean { return this.byId.has(toKeyString(id)) }
+  get (id: Uint8Array): LoggedOp | undefined { return this.byId.get(toKeyString(id)) }
+
+  /** The full signing key behind a key id, once some accepted op has introduced it. */
+  resolveKeyId (keyId: Uint8Array): Key | undefined { return this.keysById.get(keyIdMapKey(keyId)) }
+  learnKey (key: Key): void {
+    const k = keyIdMapKey(key.id)
+    if (!this.keysById.has(k)) this.keysById.set(k, key)
+  }
+
+  chainOf (author: Key): Chain | undefined { return this.chainByAuthor.get(author.mapKey) }
+
+  /** Ops of the chain whose author has key id `keyId` at `seq` (several where it forks). */
+  opsAt (keyId: Uint8Array, seq: number): LoggedOp[] {
+    const key = this.resolveKeyId(keyId)
+    if (key === undefined) return []
+    return this.chainOf(key)?.at(seq) ?? []
+  }
+
+  /** The op a dep pins, if present. */
+  findDep (d: Dep): LoggedOp | undefined {
+    for (const op of this.opsAt(d.keyId, d.seq)) if (bytesEqual(op.id.subarray(0, HASH_PREFIX_BYTES), d.hash.subarray(0, HASH_PREFIX_BYTES))) return op
+    return undefined
+  }
+
+  /** Adds an op whose prev and deps are present. Returns the logged op (existing if a duplicate). */
+  add (op: Op): LoggedOp {
+    const idKey = toKeyString(op.id)
+    const have = this.byId.get(idKey)
+    if (have !== undefined) return have
+    const l = op as LoggedOp
+    l.idKey = idKey
+    l.valid = false
+    if (op.seq === 0) {
+      l.chain = undefined
+      l.base = this.mergeBases(EMPTY_BASE, op.deps)
+      this.standalone.push(l)
+    } else {
+      let chain = this.chainByAuthor.get(op.author.mapKey)
+      if (chain === undefined) {
+        chain = new Chain(op.author, this.chains.length)
+        this.chains.push(chain)
+        this.chainByAuthor.set(op.author.mapKey, chain)
+      }
+      l.chain = chain
+      const prev = op.prev === undefined ? undefined : this.byId.get(toKeyString(op.prev))
+      const prevBase = prev?.base ?? EMPTY_BASE
+      l.base = op.deps.length === 0 ? prevBase : this.mergeBases(prevBase, op.deps)
+      const slot = chain.bySeq[op.seq]
+      if (slot === undefined) chain.bySeq[op.seq] = l
+      else {
+        chain.bySeq[op.seq] = Array.isArray(slot) ? [...slot, l] : [slot, l]
+        if (op.seq < chain.forkSeq) chain.forkSeq = op.seq
+      }
+      if (op.seq > chain.maxSeq) chain.maxSeq = op.seq
+    }
+    this.learnKey(op.author)
+    if (op.payload.kind === 2) this.learnKey(op.payload.record.signPublicKey)
+    this.byId.set(idKey, l)
+    this.version++
+    return l
+  }
+
+  private mergeBases (base: Base, deps: Dep[]): Base {
+    const out = new Map(base)
+    for (const d of deps) {
+      const dop = this.findDep(d)
+      if (dop?.chain === undefined) continue
+      take(out, dop.chain, dop)
+      for (const [c, h] of dop.base) take(out, c, h)
+    }
+    return out
+  }
+
+  /** The highest op of `chain` in the causal past of `r` (inclusive). */
+  headIn (r: LoggedOp, chain: Chain): LoggedOp | undefined {
+    return r.chain === chain ? r : r.base.get(chain)
+  }
+
+  /** E ∈ past(R), inclusive. E must be a chain op. */
+  inPast (e: LoggedOp, r: LoggedOp): boolean {
+    const chain = e.chain
+    if (chain === undefined) return false
+    const h = this.headIn(r, chain)
+    if (h === undefined || h.seq < e.seq) return false
+    if (e.seq < chain.forkSeq) return true
+    return this.ancestorAt(h, e.seq) === e
+  }
+
+  /** The op at `seq` on the branch ending at `h`. */
+  ancestorAt (h: LoggedOp, seq: number): LoggedOp | undefined {
+    let cur: LoggedOp | undefined = h
+    while (cur !== undefined && cur.seq > seq) cur = cur.prev === undefined ? undefined : this.byId.get(toKeyString(cur.prev))
+    return cur?.seq === seq ? cur : undefined
+  }
+
+  /** Ops of every chain with no successor: the digest's heads. */
+  tips (): LoggedOp[] {
+    const out: LoggedOp[] = []
+    for (const c of this.chains) {
+      if (c.forkSeq === Infinity) { const t = c.bySeq[c.maxSeq]; if (t !== undefined && !Array.isArray(t)) out.push(t); continue }
+      const hasChild = new Set<string>()
+      for (let s = c.forkSeq; s <= c.maxSeq; s++) for (const op of c.at(s)) if (op.prev !== undefined) hasChild.add(toKeyString(op.prev))
+      for (let s = c.forkSeq - 1; s <= c.maxSeq; s++) for (const op of c.at(s)) if (!hasChild.has(op.idKey)) out.push(op)
+    }
+    return out
+  }
+
+  /** Every op, chains first (each in seq order), then standalone ops: a causal order. */
+  * all (): Iterable<LoggedOp> {
+    // Chains can depend on each other, so emit by lamport, which respects causality.
+    const ops = [...this.byId.values()]
+    ops.sort((a, b) => a.lamport - b.lamport)
+    yield * ops
+  }
+}
+
+function take (m: Map<Chain, LoggedOp>, c: Chain, op: LoggedOp): void {
+  const cur = m.get(c)
+  if (cur === undefined || cur.seq < op.seq) m.set(c, op)
+}
