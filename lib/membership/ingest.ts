@@ -38,7 +38,7 @@ export interface IngestResult {
 }
 
 interface Parked { w: WireOp, source: string, dead: boolean, counted?: boolean }
-interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean }
+interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean, from?: Parked }
 
 export const DEFAULT_PENDING_QUOTA = 4096
 
@@ -74,6 +74,7 @@ export class Ingest {
         return
       }
       t.add(r.op, r.idKey)
+      r.from = p
       resolved.push(r)
       // Wake whatever waited for this chain position or this key.
       const idStr = keyIdMapKey(r.op.author.id)
@@ -109,6 +110,13 @@ export class Ingest {
       if (!r.sigOk || builtOnFailure || (op.prev !== undefined && !this.log.has(op.prev))) {
         failed.add(r.idKey)
         res.forged++
+        // A chain op may have been resolved on the wrong branch of a fork whose other op has
+        // not arrived yet: it waits (under quota) for another op at seq − 1.
+        if (op.seq > 1 && r.from !== undefined) {
+          const p: Parked = { w: r.from.w, source: r.from.source, dead: false }
+          this.park(`s:${keyIdMapKey(op.author.id)}:${op.seq - 1}`, p)
+          newlyParked.push(p)
+        }
         continue
       }
       if (r.signed !== undefined) rememberVerified(r.idKey, op.sig)
@@ -133,7 +141,8 @@ export class Ingest {
     for (const [need, list] of this.parked) {
       if (need.startsWith('s:') && list.some(p => !p.dead && p.source === source)) {
         const [, id, seq] = need.split(':')
-        res.needs.push({ keyId: new Uint8Array(Buffer.from(id, 'latin1')), seq: Number(seq) })
+        const keyId = new Uint8Array(Buffer.from(id, 'latin1'))
+        if (this.log.opsAt(keyId, Number(seq)).length === 0) res.needs.push({ keyId, seq: Number(seq) })
       }
     }
     return res

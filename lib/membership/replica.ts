@@ -162,6 +162,11 @@ export class Replica {
     return this.toMember(e.record, e.rank)
   }
 
+  /** The enroll op whose record is the member's now (expiry not applied). */
+  liveEnroll (wgPublicKey: Key): LoggedOp | undefined {
+    return this.evaluate().view.live.get(wgPublicKey.mapKey)?.enroll
+  }
+
   /** The root, a member by genesis. */
   rootMember (): Member {
     return this.toMember({ wgPublicKey: this.org.rootWgPublicKey, signPublicKey: this.genesis.author, roles: ['admin'] }, 0)
