@@ -103,6 +103,7 @@ export class Ingest {
     }
 
     const failed = new Set<string>()
+    const reparked: Parked[] = []
     for (const r of resolved) {
       const op = r.op
       const builtOnFailure = (op.prev !== undefined && failed.has(toKeyString(op.prev))) ||
@@ -116,11 +117,23 @@ export class Ingest {
           const p: Parked = { w: r.from.w, source: r.from.source, dead: false }
           this.park(`s:${keyIdMapKey(op.author.id)}:${op.seq - 1}`, p)
           newlyParked.push(p)
+          reparked.push(p)
         }
         continue
       }
       if (r.signed !== undefined) rememberVerified(r.idKey, op.sig)
       res.added.push(commit(op))
+    }
+
+    // The other branch may have come in this very batch, after the op was resolved: then
+    // try again now that both candidates are in the log (the fork path checks each).
+    const retry = reparked.filter(p => !p.dead && this.log.opsAt(p.w.authorId, p.w.seq - 1).length > 1)
+    if (retry.length > 0) {
+      for (const p of retry) p.dead = true
+      const again = await this.ingest(retry.map(p => p.w), source, commit)
+      res.added.push(...again.added)
+      res.duplicates += again.duplicates
+      res.forged += again.forged
     }
 
     // Quotas: oldest parked ops of a source go first.
@@ -222,7 +235,9 @@ export class Ingest {
       if (typeof r === 'string') { if (r === 'dup') return r; continue }
       if (r.signed === undefined || verifySignature(author, r.signed, w.sig)) return { ...r, signed: undefined, sigOk: true }
     }
-    return 'bad'
+    // Its branch may not be here yet (or a candidate is itself on the wrong branch so far):
+    // wait, under quota, for another op at seq − 1.
+    return `s:${idStr}:${w.seq - 1}`
   }
 }
 
