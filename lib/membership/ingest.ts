@@ -223,12 +223,18 @@ export class Ingest {
       const signed = signedBytes(w.body, this.orgId, prev?.id, l, author)
       const id = sha256(signed)
       const idKey = toKeyString(id)
-      if (this.log.byId.has(idKey) || t.ids.has(idKey)) return 'dup'
+      // Same id: the same op only with the same signature (Ed25519 is deterministic). A
+      // different one has the same body on another branch: this prev is the wrong one.
+      const same = this.log.byId.get(idKey)?.sig ?? t.ids.get(idKey)
+      if (same !== undefined) return bytesEqual(same, w.sig) ? 'dup' : 'wrong-prev'
       const op: Op = { ...w, author, prev: prev?.id, lamport: l, id }
       if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true }
       return { op, idKey, signed: signed.slice(), sigOk: false }
     }
-    if (candidates.length <= 1) return tryPrev(candidates[0])
+    if (candidates.length <= 1) {
+      const r = tryPrev(candidates[0])
+      return r === 'wrong-prev' ? `s:${idStr}:${w.seq - 1}` : r
+    }
     // A fork below: the signature tells which branch this op extends.
     for (const c of candidates) {
       const r = tryPrev(c)
@@ -244,11 +250,11 @@ export class Ingest {
 /** Ops resolved in the current batch but not yet verified. */
 class Tentative {
   readonly keys = new Map<string, Key>()
-  readonly ids = new Set<string>()
+  readonly ids = new Map<string, Uint8Array>()
   private readonly bySeq = new Map<string, Op[]>()
 
   add (op: Op, idKey: string): void {
-    this.ids.add(idKey)
+    this.ids.set(idKey, op.sig)
     const k = `${keyIdMapKey(op.author.id)}:${op.seq}`
     const list = this.bySeq.get(k)
     if (list === undefined) this.bySeq.set(k, [op])
