@@ -2,9 +2,10 @@
  * WireGuard (X25519) keys from `node:crypto`, in the exact form `wg genkey` / `wg pubkey`
  * print: 32 bytes, base64, the private key clamped (RFC 7748 §5) as `wg genkey` does.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, diffieHellman } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, diffieHellman } from 'node:crypto'
 import { InvalidKeyError } from '../errors.js'
 import { Key } from './key.js'
+import { exportRawPublicKey, importPrivateKey } from './sign.js'
 
 export interface WgKeyPair { privateKey: Uint8Array, publicKey: Key }
 
@@ -20,22 +21,21 @@ export function clampPrivateKey (k: Uint8Array): Uint8Array {
 
 export function generateWgKeyPair (): WgKeyPair {
   const { privateKey } = generateKeyPairSync('x25519')
-  const d = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(16)
-  return wgKeyPairFromPrivate(clampPrivateKey(new Uint8Array(d)))
+  const d = privateKey.export({ format: 'jwk' }).d
+  if (typeof d !== 'string') throw new InvalidKeyError('x25519 key generation returned no private key')
+  return wgKeyPairFromPrivate(clampPrivateKey(new Uint8Array(Buffer.from(d, 'base64url'))))
 }
 
 /** The public key for a private key, as `wg pubkey` derives it. */
 export function wgKeyPairFromPrivate (priv: Uint8Array): WgKeyPair {
   if (priv.length !== 32) throw new InvalidKeyError(`x25519 private key must be 32 bytes, got ${priv.length}`)
-  const ko = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, priv]), format: 'der', type: 'pkcs8' })
-  const pub = createPublicKey(ko).export({ format: 'der', type: 'spki' }).subarray(12)
-  return { privateKey: priv, publicKey: Key.fromBytes(new Uint8Array(pub)) }
+  return { privateKey: priv, publicKey: Key.fromBytes(exportRawPublicKey(importPrivateKey('X25519', PKCS8_X25519, priv))) }
 }
 
 /** X25519(own private, peer public); throws on an all-zero result (a low-order peer key). */
 export function x25519 (priv: Uint8Array, peer: Key): Uint8Array {
   const shared = diffieHellman({
-    privateKey: createPrivateKey({ key: Buffer.concat([PKCS8_X25519, priv]), format: 'der', type: 'pkcs8' }),
+    privateKey: importPrivateKey('X25519', PKCS8_X25519, priv),
     publicKey: createPublicKey({ key: Buffer.concat([SPKI_X25519, peer.bytes]), format: 'der', type: 'spki' })
   })
   if (shared.every(b => b === 0)) throw new InvalidKeyError('x25519 produced an all-zero shared secret')

@@ -102,34 +102,48 @@ export class Ingest {
       for (let j = 0; j < jobs.length; j++) resolved[jobOf[j]].sigOk = ok[j]
     }
 
-    const failed = new Set<string>()
-    const reparked: Parked[] = []
-    for (const r of resolved) {
-      const op = r.op
-      const builtOnFailure = (op.prev !== undefined && failed.has(toKeyString(op.prev))) ||
-        op.deps.some(d => { const x = t.find(d.keyId, d.seq, d.hash); return x !== undefined && failed.has(x) })
-      if (!r.sigOk || builtOnFailure || (op.prev !== undefined && !this.log.has(op.prev))) {
-        failed.add(r.idKey)
-        res.forged++
-        // A chain op may have been resolved on the wrong branch of a fork whose other op has
-        // not arrived yet: it waits (under quota) for another op at seq − 1.
-        if (op.seq > 1 && r.from !== undefined) {
-          const p: Parked = { w: r.from.w, source: r.from.source, dead: false }
-          this.park(`s:${keyIdMapKey(op.author.id)}:${op.seq - 1}`, p)
-          newlyParked.push(p)
-          reparked.push(p)
+    // Commit: an op goes in iff its signature verifies and its prev and deps went in. Its
+    // past may come later in resolution order (it was resolved on a forged copy of its prev
+    // that shares the genuine id), so repeat while anything goes in.
+    let todo = resolved
+    for (let progress = true; progress && todo.length > 0;) {
+      progress = false
+      const later: Resolved[] = []
+      for (const r of todo) {
+        const op = r.op
+        if (!r.sigOk) {
+          res.forged++
+          // Resolved on the wrong branch of a fork whose other op has not arrived yet, maybe:
+          // it waits (under quota) for another op at seq − 1.
+          if (op.seq > 1 && r.from !== undefined) this.repark(`s:${keyIdMapKey(op.author.id)}:${op.seq - 1}`, r.from, newlyParked)
+          continue
         }
-        continue
+        const missing = this.missingPast(op)
+        if (missing !== undefined) { later.push(r); continue }
+        if (r.signed !== undefined) rememberVerified(r.idKey, op.sig)
+        res.added.push(commit(op))
+        progress = true
       }
-      if (r.signed !== undefined) rememberVerified(r.idKey, op.sig)
-      res.added.push(commit(op))
+      todo = later
+    }
+    // Verified, but built on something that did not go in (a forged op): wait for the real one.
+    for (const r of todo) {
+      res.forged++
+      if (r.from !== undefined) this.repark(this.missingPast(r.op)!, r.from, newlyParked)
     }
 
-    // The other branch may have come in this very batch, after the op was resolved: then
-    // try again now that both candidates are in the log (the fork path checks each).
-    const retry = reparked.filter(p => !p.dead && this.log.opsAt(p.w.authorId, p.w.seq - 1).length > 1)
+    // Ops may have been woken by an op that was only tentatively resolved and then failed
+    // (a fork's other branch, a forged op at the same seq), and parked again under a need that
+    // the log now meets: retry those while retrying makes progress.
+    const retry: Parked[] = []
+    if (res.added.length > 0) {
+      for (const [need, list] of this.parked) {
+        if (!this.needMet(need)) continue
+        for (const p of list) if (!p.dead) retry.push(p)
+      }
+    }
     if (retry.length > 0) {
-      for (const p of retry) p.dead = true
+      for (const p of retry) { p.dead = true; if (p.counted === true) { this.parkedCount--; p.counted = false } }
       const again = await this.ingest(retry.map(p => p.w), source, commit)
       res.added.push(...again.added)
       res.duplicates += again.duplicates
@@ -159,6 +173,26 @@ export class Ingest {
       }
     }
     return res
+  }
+
+  private repark (need: string, from: Parked, newlyParked: Parked[]): void {
+    const p: Parked = { w: from.w, source: from.source, dead: false }
+    this.park(need, p)
+    newlyParked.push(p)
+  }
+
+  /** The need key of the first part of an op's past the log lacks, if any. */
+  private missingPast (op: Op): string | undefined {
+    if (op.prev !== undefined && !this.log.has(op.prev)) return `s:${keyIdMapKey(op.author.id)}:${op.seq - 1}`
+    for (const d of op.deps) if (this.log.findDep(d) === undefined) return `s:${keyIdMapKey(d.keyId)}:${d.seq}`
+    return undefined
+  }
+
+  /** Whether the log now holds what a need key waits for. */
+  private needMet (need: string): boolean {
+    const colon = need.lastIndexOf(':')
+    if (need.startsWith('k:')) return this.log.resolveKeyId(new Uint8Array(Buffer.from(need.slice(2), 'latin1'))) !== undefined
+    return this.log.opsAt(new Uint8Array(Buffer.from(need.slice(2, colon), 'latin1')), Number(need.slice(colon + 1))).length > 0
   }
 
   private park (need: string, p: Parked): void {
@@ -225,8 +259,12 @@ export class Ingest {
       const idKey = toKeyString(id)
       // Same id: the same op only with the same signature (Ed25519 is deterministic). A
       // different one has the same body on another branch: this prev is the wrong one.
-      const same = this.log.byId.get(idKey)?.sig ?? t.ids.get(idKey)
-      if (same !== undefined) return bytesEqual(same, w.sig) ? 'dup' : 'wrong-prev'
+      // (Against an op only tentatively resolved in this batch, verification decides: one of
+      // the two may be a forged copy with a mangled signature.)
+      const logged = this.log.byId.get(idKey)
+      if (logged !== undefined) return bytesEqual(logged.sig, w.sig) ? 'dup' : 'wrong-prev'
+      const tentative = t.ids.get(idKey)
+      if (tentative !== undefined && bytesEqual(tentative, w.sig)) return 'dup'
       const op: Op = { ...w, author, prev: prev?.id, lamport: l, id }
       if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true }
       return { op, idKey, signed: signed.slice(), sigOk: false }

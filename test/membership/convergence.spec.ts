@@ -11,22 +11,9 @@ import { Replica } from '../../lib/membership/replica.js'
 import type { Op, WireOp } from '../../lib/membership/op.js'
 import type { OpStoreName } from '../../lib/membership/stores/store.js'
 import { SeededRandom } from '../../lib/random.js'
-import { testSeed } from '../helpers/seed.js'
+import { check, RUNS } from '../helpers/prop.js'
 import { ALL_STORES } from '../helpers/stores.js'
 import { feed, makePool, randomHistory, shuffle, type Pool } from './scenario.js'
-
-export const RUNS = Number(process.env.PROP_RUNS ?? 500)
-
-/** fc.assert with our seed; prints the replay line on failure. */
-export async function check (ctx: Mocha.Context, prop: fc.IAsyncProperty<any> | fc.IProperty<any>, runs = RUNS): Promise<void> {
-  const seed = testSeed()
-  try {
-    await fc.assert(prop as fc.IAsyncProperty<any>, { seed, numRuns: runs })
-  } catch (err) {
-    console.log(`      replay: SEED=${seed} npm test -- --grep '${ctx.test?.fullTitle().replace(/'/g, "'\\''") ?? ''}'`)
-    throw err
-  }
-}
 
 const wire = (ops: Op[]): WireOp[] => ops.map(o => decodeOp(o.wire))
 
