@@ -6,6 +6,7 @@
  */
 import * as A from '@automerge/automerge'
 import { expect } from 'chai'
+import * as Y from 'yjs'
 import { Ed25519Signer } from '../../lib/identity/sign.js'
 import { Key } from '../../lib/identity/key.js'
 import { decodeOp, sha256, signedBytes, writeOpBody, type OpFields } from '../../lib/membership/codec.js'
@@ -146,10 +147,10 @@ describe('op stores: yjs and automerge', function () {
   })
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') console.log(`replay: SEED=${SEED} npx mocha --import tsx test/membership/stores-basic.spec.ts --grep '${this.currentTest.title}'`)
+    if (this.currentTest?.state === 'failed') console.log(`replay: SEED=${SEED} npx tsx test/run.ts test/membership/stores-basic.spec.ts --grep '${this.currentTest.title}'`)
   })
 
-  it('yjs clients are 53-bit, non-zero and survive the Yjs state vector codec', async () => {
+  it('yjs clients are 53-bit, non-zero and survive the Yjs state vector codec', () => {
     const ids = [bytes(32, 0xff), bytes(32, 0), bytes(32)]
     for (const id of ids) {
       const c = yjsClientOf(id)
@@ -159,9 +160,6 @@ describe('op stores: yjs and automerge', function () {
     const s = new YjsOpStore()
     s.add(all[0])
     const d = s.digest()
-    const { YjsOpStore: _unused, ...rest } = await import('../../lib/membership/stores/yjs.js')
-    void rest
-    const Y = await import('yjs')
     expect([...Y.decodeStateVector(d.subarray(16))]).to.deep.equal([[yjsClientOf(all[0].id), 1]])
   })
 
@@ -228,14 +226,17 @@ describe('op stores: yjs and automerge', function () {
 
       it('rounds between replicas holding different subsets converge to the union', () => {
         const rand = rng(SEED + 2)
-        const order = causalShuffle(all, rand)
         const universe = universeOf(all)
         const a = new Replica(make(), universe)
         const b = new Replica(make(), universe)
-        for (const o of order.slice(0, 40)) a.store.add(o)
-        for (const o of order.filter((_, i) => i < 10 || i >= 40)) b.store.add(o)
-        const rounds = syncUntilEqual(a, b, all)
-        expect(rounds).to.be.at.most(3)
+        // Two overlapping, causally closed parts, each added in a random causal order.
+        const partA = [...admin.ops.slice(0, 20), ...admin2.ops.slice(0, 5), ...leaves.slice(0, 6)]
+        const partB = [...admin.ops.slice(0, 8), ...admin2.ops, fork, ...leaves.slice(4)]
+        for (const o of causalShuffle(partA, rand)) a.store.add(o)
+        for (const o of causalShuffle(partB, rand)) b.store.add(o)
+        const union = all.filter(o => a.store.has(o.id) || b.store.has(o.id))
+        const rounds = syncUntilEqual(a, b, union)
+        expect(rounds).to.be.at.most(2)
         expect(toHex(a.store.digest())).to.equal(toHex(b.store.digest()))
       })
 
@@ -275,7 +276,10 @@ describe('op stores: yjs and automerge', function () {
             for (const o of c.ops.slice(0, pb)) b.store.add(o)
           }
           for (const o of ls) { if (rand() < 0.5) a.store.add(o); else b.store.add(o) }
-          const rounds = syncUntilEqual(a, b, big)
+          const union = big.filter(o => a.store.has(o.id) || b.store.has(o.id))
+          const before = `${a.store.size}/${b.store.size}`
+          const rounds = syncUntilEqual(a, b, union)
+          if (process.env.VERBOSE !== undefined) console.log(`      ${name}: ${union.length} ops, ${before} before, ${rounds} rounds`)
           expect(rounds).to.be.at.most(10)
           expect(toHex(a.store.digest())).to.equal(toHex(b.store.digest()))
         }
@@ -301,12 +305,12 @@ describe('op stores: yjs and automerge', function () {
         const real = admin.ops[5]
         const wire = real.wire.slice()
         wire[wire.length - 1] ^= 1
-        const forged: Op = { ...decodeOp(wire), author: real.author, prev: real.prev, lamport: real.lamport, id: sha256(concatBytes(wire, bytes(1, 9))).slice() }
+        const forged: Op = { ...decodeOp(wire), author: real.author, prev: undefined, lamport: real.lamport, id: sha256(concatBytes(wire, bytes(1, 9))).slice() }
         const junk: Op = { ...forged, wire: bytes(40, 0xee), id: bytes(32) }
         const attacker = make()
         attacker.add(forged)
         attacker.add(junk)
-        const r = victim.unpack(attacker.diff(victim.digest()))
+        const r = victim.unpack(attacker.diff(make().digest()))
         expect(r.ops.map(o => toHex(o.wire))).to.deep.equal([toHex(wire)])
         expect(r.malformed).to.equal(1)
         expect(victim.has(forged.id)).to.equal(false)
@@ -323,6 +327,111 @@ describe('op stores: yjs and automerge', function () {
       })
     })
   }
+
+  describe('automerge: Bloom false positives are recovered through need', () => {
+    // B holds a chain prefix S; A holds S plus ops that B's Bloom filter wrongly claims B has.
+    // B's set never changes until it gets them, so only `need` can break the tie.
+    let s: { signer: Ed25519Signer, ops: Op[] }
+    let digestB: Uint8Array
+    const K = 50
+
+    before(async () => {
+      s = await chain(K)
+      const b = new AutomergeOpStore()
+      for (const o of s.ops) b.add(o)
+      digestB = b.digest()
+    })
+
+    /** Whether B's filter claims to hold `extra` (then A's diff leaves it out). */
+    function falsePositive (extra: Op): boolean {
+      const a = new AutomergeOpStore()
+      for (const o of s.ops) a.add(o)
+      a.add(extra)
+      return a.unpack(a.diff(digestB)).ops.length === 0
+    }
+
+    function findFalsePositive (make: (i: number) => Op): Op {
+      for (let i = 0; i < 2000; i++) {
+        const o = make(i)
+        if (falsePositive(o)) return o
+      }
+      throw new Error('no false positive in 2000 tries')
+    }
+
+    it('rejects digests whose Bloom filters would make Automerge divide by zero or loop', () => {
+      const a = new AutomergeOpStore()
+      for (const o of s.ops) a.add(o)
+      const ok = { lastSync: [], bloom: new Uint8Array([2, 10, 7, 0, 0, 0]) }
+      const haves = [
+        [{ lastSync: [], bloom: new Uint8Array([1, 0, 7]) }], // 0 bits per entry: a zero-size filter
+        [{ lastSync: [], bloom: new Uint8Array([1, 10, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0]) }], // 2^28 probes
+        [ok, ok]
+      ]
+      for (const have of haves) {
+        const d = A.encodeSyncMessage({ heads: [], need: [], have, changes: [] })
+        expect(() => a.diff(d)).to.throw().with.property('code', 'WIREMESH_ERR_SYNC_DECODE')
+      }
+      a.diff(A.encodeSyncMessage({ heads: [], need: [], have: [ok], changes: [] }))
+      expect(a.unpack(a.diff(digestB)).ops).to.have.length(0)
+    })
+
+    it('a standalone op hidden by a false positive (remote head → need)', async () => {
+      const member = await Ed25519Signer.generate()
+      const x = findFalsePositive(() => leave(member))
+      const all = [...s.ops, x]
+      const universe = universeOf(all)
+      const a = new Replica(new AutomergeOpStore(), universe)
+      const b = new Replica(new AutomergeOpStore(), universe)
+      for (const o of all) a.store.add(o)
+      for (const o of s.ops) b.store.add(o)
+      expect(syncUntilEqual(a, b, all)).to.equal(2)
+    })
+
+    it('a chain op hidden by a false positive under one that is sent (missing dep → need)', () => {
+      const c = findFalsePositive(i => enroll(s.signer, K + 1, s.ops[K - 1].id, `c${i}`))
+      const d = enroll(s.signer, K + 2, c.id)
+      const all = [...s.ops, c, d]
+      const universe = universeOf(all)
+      const a = new Replica(new AutomergeOpStore(), universe)
+      const b = new Replica(new AutomergeOpStore(), universe)
+      for (const o of all) a.store.add(o)
+      for (const o of s.ops) b.store.add(o)
+      expect(syncUntilEqual(a, b, all)).to.equal(2)
+      expect(b.pending.size).to.equal(0)
+    })
+  })
+
+  describe('yjs: ops whose ids collide on 53 bits', () => {
+    // Ids are hashes, so a real collision costs ~2^26 hashes; fake one by copying a prefix.
+    function collide (o: Op, like: Op): Op {
+      const id = o.id.slice()
+      id.set(like.id.subarray(0, 7))
+      return { ...o, id }
+    }
+
+    it('replicas holding different colliding ops converge, and digests do not depend on order', async () => {
+      const member = await Ed25519Signer.generate()
+      const x = leave(member)
+      const y = collide(leave(member), x)
+      const z = collide(leave(member), x)
+      expect(yjsClientOf(y.id)).to.equal(yjsClientOf(x.id))
+      const base = admin.ops.slice(0, 5)
+      const all = [...base, x, y, z]
+      const universe = universeOf(all)
+      const a = new Replica(new YjsOpStore(), universe)
+      const b = new Replica(new YjsOpStore(), universe)
+      for (const o of [...base, x]) a.store.add(o)
+      for (const o of [...base, y]) b.store.add(o)
+      syncUntilEqual(a, b, [...base, x, y])
+      expect(toHex(a.store.digest())).to.equal(toHex(b.store.digest()))
+      b.store.add(z)
+      syncUntilEqual(a, b, all)
+      expect(toHex(a.store.digest())).to.equal(toHex(b.store.digest()))
+      const c = new YjsOpStore()
+      for (const o of [z, ...base, y, x]) c.add(o)
+      expect(toHex(c.digest())).to.equal(toHex(a.store.digest()))
+    })
+  })
 
   describe('measurements (10,000 ops)', () => {
     let ops: Op[]
@@ -360,10 +469,6 @@ describe('op stores: yjs and automerge', function () {
         const od = other.digest()
         const small = s.diff(od)
         const rs = other.unpack(small)
-        t = performance.now()
-        const other2 = make()
-        for (const o of causalShuffle(ops.slice(0, 2000), rng(SEED))) other2.add(o)
-        other2.digest()
         console.log(`      ${name}: add 10k ${tAdd.toFixed(0)} ms (+ first digest ${tDigest.toFixed(0)} ms, cached/next ${tDigest2.toFixed(1)} ms); ` +
           `digest ${d.length} B; full diff ${full.length} B for ${wireBytes} B of ops (${(full.length / ops.length).toFixed(0)} B/op), ` +
           `diff ${tDiff.toFixed(0)} ms, unpack ${tUnpack.toFixed(0)} ms; one-op diff ${small.length} B carrying ${rs.ops.length} op(s)`)

@@ -1,0 +1,37 @@
+/**
+ * `npm run bench -- <command> [options]`: wiremesh's benchmarks.
+ *
+ *   membership [--members N] [--runs R] [--stores a,b] [--json]
+ *       the membership op log at N members (default 10,000) against every op store and a
+ *       naive Yjs / Automerge map (see membership.ts for what each figure means)
+ *
+ * Heap figures need `gc()`: when it is missing, this re-runs itself under `node --expose-gc`
+ * with the same loader flags (tsx's), so the npm script needs no node options.
+ */
+import { spawnSync } from 'node:child_process'
+import { runMembershipBench } from './membership.js'
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
+  membership: runMembershipBench
+}
+
+function usage (message?: string): never {
+  if (message !== undefined) console.error(`bench: ${message}`)
+  console.error(`usage: npm run bench -- <${Object.keys(COMMANDS).join('|')}> [options]`)
+  console.error('  membership [--members N] [--runs R] [--stores native,yjs,automerge,naive-yjs,naive-automerge] [--json]')
+  process.exit(2)
+}
+
+async function main (): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2)
+  if (command === undefined || command === '--help' || command === '-h') usage()
+  const run = COMMANDS[command]
+  if (run === undefined) usage(`unknown command ${JSON.stringify(command)}`)
+  if (typeof globalThis.gc !== 'function') {
+    const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' })
+    process.exit(r.status ?? 1)
+  }
+  await run(rest)
+}
+
+await main()

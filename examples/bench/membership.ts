@@ -1,0 +1,254 @@
+/**
+ * `npm run bench -- membership [--members N] [--runs R] [--stores …] [--json]`
+ *
+ * Workload: one admin (the root) enrolls N members (default 10,000), then churn: N/100 of
+ * them are removed and N/100 new ones enrolled (200 ops at 10k), interleaved. Per store:
+ *
+ *   localOpUs           µs per enroll authored by the admin, signing included
+ *   syncBytesPerMember  size of the diff that brings an empty replica up to date, ÷ N
+ *   upToDateMs          an empty replica merges that diff and lists its members, with every
+ *                       signature verified (verify cache cleared first)
+ *   mergeMs             the same with the signatures already verified (cache warm)
+ *   churnDeltaBytes     the diff from a replica at the pre-churn state to the post-churn one
+ *   churnApplyMs        that replica merges it (those ops verified cold) and lists its members
+ *   heapBytesPerMember  gc; held bytes (JS heap + ArrayBuffers/WASM); a replica merges the full
+ *                       diff and lists its members; gc; held bytes again; ÷ N
+ *
+ * Timings are the median of `--runs` runs (default 3). The naive stores (naive.ts) do the same
+ * workload on a plain Yjs / Automerge map, with nothing to verify (their upToDateMs and
+ * mergeMs are the same measurement taken twice).
+ */
+import { existsSync } from 'node:fs'
+import { ManualClock } from '../../lib/clock.js'
+import { Admin } from '../../lib/membership/admin.js'
+import { createGenesis } from '../../lib/membership/org.js'
+import { Replica, storeFactories, type ReplicaInit } from '../../lib/membership/replica.js'
+import type { OpStoreName } from '../../lib/membership/stores/store.js'
+import { clearVerifyCache } from '../../lib/membership/verify.js'
+import { SeededRandom } from '../../lib/random.js'
+import { benchMembers, benchRoot, type BenchMember } from './keys.js'
+import { formatTable, nowMs, progress, retainedBytes, round, timeMedian } from './measure.js'
+import { emptyReplica, naiveAutomerge, naiveYjs, type NaiveStore } from './naive.js'
+
+export interface MembershipRow {
+  store: string
+  members: number
+  localOpUs: number | null
+  syncBytesPerMember: number | null
+  upToDateMs: number | null
+  mergeMs: number | null
+  churnDeltaBytes: number | null
+  churnApplyMs: number | null
+  heapBytesPerMember: number | null
+}
+
+const SIGNED_STORES: OpStoreName[] = ['native', 'yjs', 'automerge']
+const ALL_STORES = [...SIGNED_STORES, 'naive-yjs', 'naive-automerge']
+const SEED = 20240601
+
+interface Options { members: number, runs: number, json: boolean, stores: string[] }
+
+function parseOptions (argv: string[]): Options {
+  const o: Options = { members: 10_000, runs: 3, json: false, stores: ALL_STORES }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const value = (): string => { const v = argv[++i]; if (v === undefined) throw new Error(`bench membership: ${a} needs a value`); return v }
+    if (a === '--members') o.members = Number(value())
+    else if (a === '--runs') o.runs = Number(value())
+    else if (a === '--stores') o.stores = value().split(',')
+    else if (a === '--json') o.json = true
+    else throw new Error(`bench membership: unknown option ${a}`)
+  }
+  if (!Number.isInteger(o.members) || o.members < 100) throw new Error('bench membership: --members must be a whole number ≥ 100')
+  if (!Number.isInteger(o.runs) || o.runs < 1) throw new Error('bench membership: --runs must be a whole number ≥ 1')
+  for (const s of o.stores) if (!ALL_STORES.includes(s)) throw new Error(`bench membership: unknown store ${s} (${ALL_STORES.join(', ')})`)
+  return o
+}
+
+/** Loads the yjs and automerge stores if their modules exist; they register themselves. */
+async function loadStores (): Promise<void> {
+  for (const f of ['all', 'yjs', 'automerge']) {
+    const url = new URL(`../../lib/membership/stores/${f}.ts`, import.meta.url)
+    if (!existsSync(url)) continue
+    try {
+      await import(url.href)
+    } catch (err) {
+      progress(`bench: could not load stores/${f}.ts: ${(err as Error).message}`)
+    }
+  }
+}
+
+interface Workload {
+  n: number
+  runs: number
+  root: ReturnType<typeof benchRoot>
+  members: BenchMember[]
+  /** Enrolled during the churn. */
+  added: BenchMember[]
+  /** Removed during the churn (every 100th enrolled member). */
+  removed: BenchMember[]
+}
+
+function unavailable (store: string, n: number): MembershipRow {
+  return { store, members: n, localOpUs: null, syncBytesPerMember: null, upToDateMs: null, mergeMs: null, churnDeltaBytes: null, churnApplyMs: null, heapBytesPerMember: null }
+}
+
+function expectMembers (store: string, got: number, want: number): void {
+  if (got !== want) throw new Error(`bench ${store}: expected ${want} members, got ${got}`)
+}
+
+async function benchSigned (name: OpStoreName, w: Workload): Promise<MembershipRow> {
+  const clock = new ManualClock()
+  const genesis = createGenesis({ rootWgPublicKey: w.root.wg, rootSigner: w.root.signer, name: 'bench', random: new SeededRandom(SEED), clock })
+  const init: ReplicaInit = { store: name, clock }
+  const fresh = (): Replica => new Replica(genesis, init)
+  const n = w.n
+
+  progress(`${name}: the admin enrolls ${n} members`)
+  const source = fresh()
+  const admin = new Admin(source, w.root.signer)
+  const t0 = nowMs()
+  for (let i = 0; i < n; i++) {
+    const m = w.members[i]
+    admin.enroll({ wgPublicKey: m.wg, signPublicKey: m.sign, name: m.name })
+    if ((i + 1) % 2500 === 0) progress(`${name}:   ${i + 1}/${n}`)
+  }
+  const localOpUs = (nowMs() - t0) * 1000 / n
+
+  const diff = source.diff(fresh().digest())
+  progress(`${name}: full sync ${diff.length} bytes; an empty replica merges it, cold cache (${w.runs} runs)`)
+  const upToDateMs = await timeMedian(w.runs, () => { const r = fresh(); clearVerifyCache(); return r }, async r => {
+    await r.merge(diff, 'bench')
+    expectMembers(name, r.members().length, n + 1)
+  })
+  progress(`${name}: the same, warm cache`)
+  const synced: Replica[] = []
+  const mergeMs = await timeMedian(w.runs, fresh, async r => {
+    await r.merge(diff, 'bench')
+    r.members()
+    synced.push(r)
+  })
+
+  progress(`${name}: churn (${w.removed.length} removes, ${w.added.length} enrolls)`)
+  for (let i = 0; i < w.added.length; i++) {
+    admin.remove(w.removed[i].wg)
+    const m = w.added[i]
+    admin.enroll({ wgPublicKey: m.wg, signPublicKey: m.sign, name: m.name })
+  }
+  const delta = source.diff(synced[0].digest())
+  const churnApplyMs = await timeMedian(w.runs, () => { clearVerifyCache(); return synced.pop()! }, async r => {
+    await r.merge(delta, 'bench')
+    expectMembers(name, r.members().length, n + 1)
+  })
+
+  progress(`${name}: heap of a replica holding ${n} members`)
+  clearVerifyCache()
+  const heap = await retainedBytes(async () => {
+    const r = fresh()
+    await r.merge(diff.slice(), 'bench')
+    r.members()
+    return r
+  })
+  expectMembers(name, heap.value.members().length, n + 1)
+  return {
+    store: name,
+    members: n,
+    localOpUs: round(localOpUs),
+    syncBytesPerMember: round(diff.length / n),
+    upToDateMs: round(upToDateMs),
+    mergeMs: round(mergeMs),
+    churnDeltaBytes: delta.length,
+    churnApplyMs: round(churnApplyMs),
+    heapBytesPerMember: round(heap.bytes / n, 0)
+  }
+}
+
+async function benchNaive<D> (s: NaiveStore<D>, w: Workload): Promise<MembershipRow> {
+  const n = w.n
+  progress(`${s.name}: ${n} local writes`)
+  let doc = s.empty()
+  const t0 = nowMs()
+  for (let i = 0; i < n; i++) doc = s.set(doc, w.members[i])
+  const localOpUs = (nowMs() - t0) * 1000 / n
+
+  const full = s.save(doc)
+  progress(`${s.name}: full sync ${full.length} bytes; an empty replica applies it (${w.runs} runs)`)
+  const upToDate = async (): Promise<{ ms: number, replicas: D[] }> => {
+    const replicas: D[] = []
+    const ms = await timeMedian(w.runs, () => emptyReplica(s), r => {
+      const d = s.apply(r, full)
+      expectMembers(s.name, s.members(d).length, n)
+      replicas.push(d)
+    })
+    return { ms, replicas }
+  }
+  const upToDateMs = (await upToDate()).ms
+  const { ms: mergeMs, replicas } = await upToDate()
+
+  progress(`${s.name}: churn`)
+  const mark = s.mark(doc)
+  for (let i = 0; i < w.added.length; i++) {
+    doc = s.remove(doc, w.removed[i])
+    doc = s.set(doc, w.added[i])
+  }
+  const delta = s.delta(doc, mark)
+  const churnApplyMs = await timeMedian(w.runs, () => replicas.pop()!, r => {
+    expectMembers(s.name, s.members(s.apply(r, delta)).length, n)
+  })
+
+  progress(`${s.name}: heap of a replica holding ${n} members`)
+  const heap = await retainedBytes(async () => {
+    const d = s.apply(emptyReplica(s), full.slice())
+    s.members(d)
+    return d
+  })
+  return {
+    store: s.name,
+    members: n,
+    localOpUs: round(localOpUs),
+    syncBytesPerMember: round(full.length / n),
+    upToDateMs: round(upToDateMs),
+    mergeMs: round(mergeMs),
+    churnDeltaBytes: delta.length,
+    churnApplyMs: round(churnApplyMs),
+    heapBytesPerMember: round(heap.bytes / n, 0)
+  }
+}
+
+export async function runMembershipBench (argv: string[]): Promise<void> {
+  const o = parseOptions(argv)
+  await loadStores()
+  const churn = Math.max(1, Math.round(o.members / 100))
+  progress(`bench membership: ${o.members} members, churn ${churn} + ${churn}, ${o.runs} runs; generating ${o.members + churn} identities`)
+  const t0 = nowMs()
+  const members = benchMembers(o.members + churn, SEED, done => progress(`  ${done}/${o.members + churn}`))
+  progress(`  done in ${Math.round(nowMs() - t0)} ms`)
+  const step = Math.floor(o.members / churn)
+  const w: Workload = {
+    n: o.members,
+    runs: o.runs,
+    root: benchRoot(SEED),
+    members: members.slice(0, o.members),
+    added: members.slice(o.members),
+    removed: Array.from({ length: churn }, (_, i) => members[i * step + (step >> 1)])
+  }
+
+  const rows: MembershipRow[] = []
+  for (const store of o.stores) {
+    if (store === 'naive-yjs') rows.push(await benchNaive(naiveYjs, w))
+    else if (store === 'naive-automerge') rows.push(await benchNaive(naiveAutomerge, w))
+    else if (!storeFactories.has(store as OpStoreName)) {
+      progress(`${store}: not available (no store registered under that name)`)
+      rows.push(unavailable(store, o.members))
+    } else rows.push(await benchSigned(store as OpStoreName, w))
+  }
+
+  if (o.json) {
+    process.stdout.write(JSON.stringify(rows) + '\n')
+    return
+  }
+  const header = ['store', 'members', 'local op µs', 'sync B/member', 'up to date ms', 'merge ms', 'churn delta B', 'churn apply ms', 'heap B/member']
+  console.log(formatTable([header, ...rows.map(r => [r.store, r.members, r.localOpUs, r.syncBytesPerMember, r.upToDateMs, r.mergeMs, r.churnDeltaBytes, r.churnApplyMs, r.heapBytesPerMember])]))
+  const missing = rows.filter(r => r.localOpUs === null).map(r => r.store)
+  if (missing.length > 0) console.log(`\nunavailable: ${missing.join(', ')} (store not registered)`)
+}
