@@ -191,7 +191,7 @@ export class Ingest {
   /** Whether the log now holds what a need key waits for. */
   private needMet (need: string): boolean {
     const colon = need.lastIndexOf(':')
-    if (need.startsWith('k:')) return this.log.resolveKeyId(new Uint8Array(Buffer.from(need.slice(2), 'latin1'))) !== undefined
+    if (need.startsWith('k:')) return this.log.keysFor(new Uint8Array(Buffer.from(need.slice(2), 'latin1'))).length > 0
     return this.log.opsAt(new Uint8Array(Buffer.from(need.slice(2, colon), 'latin1')), Number(need.slice(colon + 1))).length > 0
   }
 
@@ -237,22 +237,25 @@ export class Ingest {
       return this.log.has(sha256(signed)) ? 'dup' : 'bad'
     }
     const idStr = keyIdMapKey(w.authorId)
-    const author = this.log.resolveKeyId(w.authorId) ?? t.keys.get(idStr)
-    if (author === undefined) return `k:${idStr}`
+    const authors = this.log.keysFor(w.authorId)
+    for (const k of t.keys.get(idStr) ?? []) if (!authors.some(a => a.equals(k))) authors.push(k)
+    if (authors.length === 0) return `k:${idStr}`
     let lamport = 0
     for (const d of w.deps) {
       const dop = this.log.findDep(d) ?? t.findOp(d.keyId, d.seq, d.hash)
       if (dop === undefined) return `s:${keyIdMapKey(d.keyId)}:${d.seq}`
       if (dop.lamport > lamport) lamport = dop.lamport
     }
-    const chain = w.kind !== OpKind.leave
-    const candidates: Op[] = []
-    if (chain && w.seq > 1) {
-      for (const p of this.log.opsAt(w.authorId, w.seq - 1)) candidates.push(p)
-      for (const p of t.at(idStr, w.seq - 1)) candidates.push(p)
-      if (candidates.length === 0) return `s:${idStr}:${w.seq - 1}`
+    // Candidate (author, prev) pairs: almost always exactly one. Several when the chain forks
+    // below this op or when two keys share its author's key id.
+    const combos: Array<[Key, Op | undefined]> = []
+    for (const author of authors) {
+      if (w.kind === OpKind.leave || w.seq === 1) { combos.push([author, undefined]); continue }
+      for (const p of this.log.chainOf(author)?.at(w.seq - 1) ?? []) combos.push([author, p])
+      for (const p of t.at(idStr, w.seq - 1)) if (p.author.equals(author)) combos.push([author, p])
     }
-    const tryPrev = (prev: Op | undefined): Resolved | string => {
+    if (combos.length === 0) return `s:${idStr}:${w.seq - 1}`
+    const tryPrev = (author: Key, prev: Op | undefined): Resolved | string => {
       const l = 1 + Math.max(lamport, prev?.lamport ?? 0)
       const signed = signedBytes(w.body, this.orgId, prev?.id, l, author)
       const id = sha256(signed)
@@ -269,25 +272,26 @@ export class Ingest {
       if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true }
       return { op, idKey, signed: signed.slice(), sigOk: false }
     }
-    if (candidates.length <= 1) {
-      const r = tryPrev(candidates[0])
-      return r === 'wrong-prev' ? `s:${idStr}:${w.seq - 1}` : r
+    const waitFor = w.kind === OpKind.leave || w.seq === 1 ? `k:${idStr}` : `s:${idStr}:${w.seq - 1}`
+    if (combos.length === 1) {
+      const r = tryPrev(combos[0][0], combos[0][1])
+      return r === 'wrong-prev' ? waitFor : r
     }
-    // A fork below: the signature tells which branch this op extends.
-    for (const c of candidates) {
-      const r = tryPrev(c)
+    // The signature tells which branch (and which key) this op belongs to.
+    for (const [author, prev] of combos) {
+      const r = tryPrev(author, prev)
       if (typeof r === 'string') { if (r === 'dup') return r; continue }
       if (r.signed === undefined || verifySignature(author, r.signed, w.sig)) return { ...r, signed: undefined, sigOk: true }
     }
-    // Its branch may not be here yet (or a candidate is itself on the wrong branch so far):
-    // wait, under quota, for another op at seq − 1.
-    return `s:${idStr}:${w.seq - 1}`
+    // Its branch or key may not be here yet (or a candidate is itself on the wrong branch so
+    // far): wait, under quota, for another candidate.
+    return waitFor
   }
 }
 
 /** Ops resolved in the current batch but not yet verified. */
 class Tentative {
-  readonly keys = new Map<string, Key>()
+  readonly keys = new Map<string, Key[]>()
   readonly ids = new Map<string, Uint8Array>()
   private readonly bySeq = new Map<string, Op[]>()
 
@@ -297,13 +301,15 @@ class Tentative {
     const list = this.bySeq.get(k)
     if (list === undefined) this.bySeq.set(k, [op])
     else list.push(op)
-    const idStr = keyIdMapKey(op.author.id)
-    if (!this.keys.has(idStr)) this.keys.set(idStr, op.author)
-    if (op.payload.kind === 2) {
-      const sk = op.payload.record.signPublicKey
-      const s = keyIdMapKey(sk.id)
-      if (!this.keys.has(s)) this.keys.set(s, sk)
-    }
+    this.addKey(op.author)
+    if (op.payload.kind === 2) this.addKey(op.payload.record.signPublicKey)
+  }
+
+  private addKey (k: Key): void {
+    const id = keyIdMapKey(k.id)
+    const list = this.keys.get(id)
+    if (list === undefined) this.keys.set(id, [k])
+    else if (!list.some(x => x.equals(k))) list.push(k)
   }
 
   at (keyIdStr: string, seq: number): Op[] { return this.bySeq.get(`${keyIdStr}:${seq}`) ?? [] }

@@ -49,8 +49,12 @@ export class OpLog {
   readonly chains: Chain[] = []
   private readonly chainByAuthor = new Map<string, Chain>()
   readonly standalone: LoggedOp[] = []
-  /** key id → signing key, for every author the log can verify. */
-  private readonly keysById = new Map<string, Key>()
+  /**
+   * key id → signing keys, for every author the log can verify. Several keys can share a
+   * key id: anyone who can sign an op (a member, even if its op is invalid) can put any
+   * bytes in an enroll's signing key. Resolution tries each; the signature decides.
+   */
+  private readonly keysById = new Map<string, Key | Key[]>()
   /** Bumped on every add: lets derived state know it is stale. */
   version = 0
 
@@ -59,20 +63,26 @@ export class OpLog {
   has (id: Uint8Array): boolean { return this.byId.has(toKeyString(id)) }
   get (id: Uint8Array): LoggedOp | undefined { return this.byId.get(toKeyString(id)) }
 
-  /** The full signing key behind a key id, once some accepted op has introduced it. */
-  resolveKeyId (keyId: Uint8Array): Key | undefined { return this.keysById.get(keyIdMapKey(keyId)) }
+  /** Every signing key with this key id that some accepted op introduced. */
+  keysFor (keyId: Uint8Array): Key[] {
+    const k = this.keysById.get(keyIdMapKey(keyId))
+    return k === undefined ? [] : Array.isArray(k) ? k : [k]
+  }
+
   learnKey (key: Key): void {
-    const k = keyIdMapKey(key.id)
-    if (!this.keysById.has(k)) this.keysById.set(k, key)
+    const id = keyIdMapKey(key.id)
+    const have = this.keysById.get(id)
+    if (have === undefined) this.keysById.set(id, key)
+    else if (Array.isArray(have)) { if (!have.some(k => k.equals(key))) have.push(key) } else if (!have.equals(key)) this.keysById.set(id, [have, key])
   }
 
   chainOf (author: Key): Chain | undefined { return this.chainByAuthor.get(author.mapKey) }
 
   /** Ops of the chain whose author has key id `keyId` at `seq` (several where it forks). */
   opsAt (keyId: Uint8Array, seq: number): LoggedOp[] {
-    const key = this.resolveKeyId(keyId)
-    if (key === undefined) return []
-    return this.chainOf(key)?.at(seq) ?? []
+    const keys = this.keysFor(keyId)
+    if (keys.length === 1) return this.chainOf(keys[0])?.at(seq) ?? []
+    return keys.flatMap(k => this.chainOf(k)?.at(seq) ?? [])
   }
 
   /** The op a dep pins, if present. */
