@@ -106,7 +106,7 @@ describe('membership rules', function () {
           const random = new SeededRandom(seed)
           const { rr, ra } = await base()
           // A's key on two replicas that do not talk: both author seq-1 ops.
-          const twin = new Replica(pool.genesis, { store, clock: pool.clock })
+          const twin = new Replica(pool.genesis, { clock: pool.clock })
           await sync(ra, twin)
           const a1 = new Admin(ra, pool.admins[0].signer)
           const a2 = new Admin(twin, pool.admins[0].signer)

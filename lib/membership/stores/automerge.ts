@@ -43,9 +43,9 @@
  * filter has false positives (~1% at Automerge's 10 bits per change), so a diff may miss a
  * change the remote lacks; Automerge's remedy is the `need` list, which this store fills
  * from what it sees: the remote's heads that diff() does not know, and the deps of changes
- * unpack() sees that are neither here nor in the same diff. The needs ride on the next
- * digest only (then they are dropped; still-missing ones are seen again next round), so a
- * digest equals another replica's holding the same set except right after such a sighting.
+ * unpack() sees that are neither here nor in the same diff. The needs ride on every digest
+ * until the change arrives (digest() has no side effects), so a digest equals another
+ * replica's holding the same set except while such a need is outstanding.
  *
  * A received change is never applied: a diff may carry forged ops, and an op only enters
  * the store when the layer above has checked it and calls `add`, which rebuilds its change.
@@ -105,8 +105,10 @@ export class AutomergeOpStore implements OpStore {
   get size (): number { return this.hashes.size }
 
   digest (): Uint8Array {
-    const need = [...this.needs].filter(h => !this.known.has(h)).sort().slice(0, MAX_NEEDS)
-    this.needs.clear()
+    // digest() has no side effects: a need stays until the change arrives (asking for it
+    // once was not enough: a caller may take a digest only to compare it).
+    for (const h of this.needs) if (this.known.has(h)) this.needs.delete(h)
+    const need = [...this.needs].sort().slice(0, MAX_NEEDS)
     if (need.length === 0 && this.digestCache !== undefined) return this.digestCache
     this.flush()
     const [, first] = A.generateSyncMessage(this.doc, A.initSyncState())
