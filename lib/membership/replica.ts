@@ -76,7 +76,7 @@ export class Replica {
     this.clock = init.clock ?? systemClock
     this.maxClockSkewMs = init.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
     const factory = typeof init.store === 'function' ? init.store : storeFactories.get(init.store ?? 'native')
-    if (factory === undefined) throw new InvalidOpError(`op store ${String(init.store)} is not loaded: import 'wiremesh/stores/${String(init.store)}'`)
+    if (factory === undefined) throw new InvalidOpError(`op store ${String(init.store)} is not loaded: import 'wiremesh/stores'`)
     this.store = factory(this.log)
     this.genesis = this.log.add(genesis)
     this.store.add(this.genesis)

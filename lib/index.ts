@@ -1,0 +1,25 @@
+/**
+ * wiremesh: the public surface. Everything a program that embeds wiremesh needs is exported
+ * here; deep imports are not part of the API.
+ */
+export * from './errors.js'
+export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js'
+export { SeededRandom, systemRandom, type Random } from './random.js'
+
+export { Key, KEY_BYTES, KEY_ID_BYTES } from './identity/key.js'
+export { Ed25519Signer, verifySignature, type Signer } from './identity/sign.js'
+export { generateWgKeyPair, wgKeyPairFromPrivate, type WgKeyPair } from './identity/wg-key.js'
+export { overlayAddress, overlayAddressBytes, formatIpv6, formatPrefix } from './identity/overlay.js'
+export { NodeIdentity, generateIdentity } from './identity/identity.js'
+export { saveIdentity, loadIdentity, loadOrCreateIdentity } from './identity/identity-file.js'
+
+export { OpKind, ROLE_ADMIN, ROLE_LIGHTHOUSE, type Op, type WireOp, type MemberRecord, type OrgParams } from './membership/op.js'
+export { readOp, decodeOp, writeOpBody } from './membership/codec.js'
+export { createGenesis, DEFAULT_ORG_PARAMS, type CreateOrgInit } from './membership/org.js'
+export { Replica, storeFactories, DEFAULT_MAX_CLOCK_SKEW_MS, type ReplicaInit, type Member, type MergeResult } from './membership/replica.js'
+export { Admin, leave, type EnrollInit, type RevokeInit } from './membership/admin.js'
+export { createInvite, readInvite, type Invite, type Bootstrap, type ReadInviteInit, type CreateInviteInit } from './membership/invite.js'
+export { inlineVerifier, clearVerifyCache, type BatchVerifier, type SignatureJob } from './membership/verify.js'
+export type { IngestResult } from './membership/ingest.js'
+export type { OpStore, OpStoreName, UnpackResult } from './membership/stores/store.js'
+export { NativeOpStore } from './membership/stores/native.js'
