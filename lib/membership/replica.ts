@@ -6,6 +6,8 @@
  * it is recomputed lazily when the log has changed since the last read.
  */
 import { systemClock, type Clock } from '../clock.js'
+import { resolve } from '../config.js'
+import { TypedEventTarget } from '../events.js'
 import { InvalidOpError } from '../errors.js'
 import type { Key } from '../identity/key.js'
 import { overlayAddress, formatPrefix } from '../identity/overlay.js'
@@ -21,14 +23,31 @@ import { NativeOpStore } from './stores/native.js'
 import type { OpStore, OpStoreName } from './stores/store.js'
 
 export interface ReplicaInit {
-  /** Which op store to keep the ops in (default `native`). */
+  /** Which op store to keep the ops in (default `native`; `yjs` and `automerge` after `import 'wiremesh/stores'`). */
   store?: OpStoreName | ((log: OpLog) => OpStore)
+  /** Verifies signatures of incoming ops (default: on the calling thread). */
   verifier?: BatchVerifier
   clock?: Clock
-  /** Expired members stay visible this long past `expiresAt` (default 60 000 ms). */
+  /**
+   * Expired members stay visible this long past `expiresAt`, so nodes whose clocks disagree
+   * by less than this agree on who is a member (default 60 000 ms, range [0, 1 day]).
+   */
   maxClockSkewMs?: number
-  /** Ops held back for a missing past, per source (default 4096). */
+  /**
+   * Ops held back for a missing causal past, per source (default 4096, range [1, 10^6]).
+   * Bounds what a misbehaving peer can make a node hold; the oldest go first.
+   */
   pendingQuota?: number
+}
+
+export const REPLICA_CONFIG = {
+  maxClockSkewMs: { default: 60_000, min: 0, max: 86_400_000, integer: true },
+  pendingQuota: { default: DEFAULT_PENDING_QUOTA, min: 1, max: 1_000_000, integer: true }
+}
+
+export interface ReplicaEvents {
+  /** Ops were accepted (from a merge, an ingest or a local action): the view may have changed. */
+  'ops:added': CustomEvent<{ added: number, source: string }>
 }
 
 export interface Member {
@@ -49,12 +68,12 @@ export interface MergeResult extends IngestResult {
   malformed: number
 }
 
-export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000
+export const DEFAULT_MAX_CLOCK_SKEW_MS = REPLICA_CONFIG.maxClockSkewMs.default
 
 /** Store factories by name; yjs and automerge register themselves when imported. */
 export const storeFactories = new Map<OpStoreName, (log: OpLog) => OpStore>([['native', log => new NativeOpStore(log)]])
 
-export class Replica {
+export class Replica extends TypedEventTarget<ReplicaEvents> {
   readonly log = new OpLog()
   readonly store: OpStore
   readonly genesis: LoggedOp
@@ -70,18 +89,20 @@ export class Replica {
   private authorityChanges = 0
 
   constructor (genesis: Op, init: ReplicaInit = {}) {
+    super()
+    const cfg = resolve(REPLICA_CONFIG, init)
     if (genesis.kind !== OpKind.genesis || genesis.payload.kind !== 1) throw new InvalidOpError('a replica starts from a genesis op')
     this.org = genesis.payload.genesis
     this.orgId = genesis.id.slice(0, ORG_ID_BYTES)
     this.clock = init.clock ?? systemClock
-    this.maxClockSkewMs = init.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS
+    this.maxClockSkewMs = cfg.maxClockSkewMs
     const factory = typeof init.store === 'function' ? init.store : storeFactories.get(init.store ?? 'native')
     if (factory === undefined) throw new InvalidOpError(`op store ${String(init.store)} is not loaded: import 'wiremesh/stores'`)
     this.store = factory(this.log)
     this.genesis = this.log.add(genesis)
     this.store.add(this.genesis)
     this.root = { chain: this.genesis.chain!, wgPublicKey: this.org.rootWgPublicKey, genesis: this.genesis }
-    this.ingestor = new Ingest(this.log, this.orgId, init.verifier ?? inlineVerifier, init.pendingQuota ?? DEFAULT_PENDING_QUOTA)
+    this.ingestor = new Ingest(this.log, this.orgId, init.verifier ?? inlineVerifier, cfg.pendingQuota)
   }
 
   /** Builds a replica from genesis wire bytes, checking the root's signature. */
@@ -95,7 +116,9 @@ export class Replica {
 
   /** Accepts wire ops from `source` (a peer id; quotas are per source). */
   async ingest (ops: Iterable<WireOp>, source = 'local'): Promise<IngestResult> {
-    return await this.ingestor.ingest(ops, source, op => this.commit(op))
+    const r = await this.ingestor.ingest(ops, source, op => this.commit(op))
+    if (r.added.length > 0) this.emit('ops:added', { added: r.added.length, source })
+    return r
   }
 
   /** Adds an op authored and signed here (its signature is trusted and remembered). */
@@ -104,7 +127,9 @@ export class Replica {
     rememberVerified(toIdKey(op.id), op.sig)
     // A plain enroll of a non-admin by this node changes the view but no authority fact.
     const benign = op.payload.kind === 2 && !op.payload.record.roles.includes('admin')
-    return this.commit(op, benign)
+    const l = this.commit(op, benign)
+    this.emit('ops:added', { added: 1, source: 'local' })
+    return l
   }
 
   private commit (op: Op, benign = false): LoggedOp {
