@@ -5,6 +5,8 @@
 export * from './errors.js'
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './clock.js'
 export { SeededRandom, systemRandom, type Random } from './random.js'
+export { resolve as resolveConfig, type NumberSpec } from './config.js'
+export { TypedEventTarget } from './events.js'
 
 export { Key, KEY_BYTES, KEY_ID_BYTES } from './identity/key.js'
 export { Ed25519Signer, verifySignature, type Signer } from './identity/sign.js'
@@ -16,7 +18,7 @@ export { saveIdentity, loadIdentity, loadOrCreateIdentity } from './identity/ide
 export { OpKind, ROLE_ADMIN, ROLE_LIGHTHOUSE, type Op, type WireOp, type MemberRecord, type OrgParams } from './membership/op.js'
 export { readOp, decodeOp, writeOpBody } from './membership/codec.js'
 export { createGenesis, DEFAULT_ORG_PARAMS, type CreateOrgInit } from './membership/org.js'
-export { Replica, storeFactories, DEFAULT_MAX_CLOCK_SKEW_MS, type ReplicaInit, type Member, type MergeResult } from './membership/replica.js'
+export { Replica, storeFactories, DEFAULT_MAX_CLOCK_SKEW_MS, type ReplicaInit, type ReplicaEvents, type Member, type MergeResult, REPLICA_CONFIG } from './membership/replica.js'
 export { Admin, leave, type EnrollInit, type RevokeInit } from './membership/admin.js'
 export { createInvite, readInvite, type Invite, type Bootstrap, type ReadInviteInit, type CreateInviteInit } from './membership/invite.js'
 export { inlineVerifier, clearVerifyCache, type BatchVerifier, type SignatureJob } from './membership/verify.js'
