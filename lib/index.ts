@@ -22,6 +22,7 @@ export { Replica, storeFactories, DEFAULT_MAX_CLOCK_SKEW_MS, type ReplicaInit, t
 export { Admin, leave, type EnrollInit, type RevokeInit } from './membership/admin.js'
 export { createInvite, readInvite, type Invite, type Bootstrap, type ReadInviteInit, type CreateInviteInit } from './membership/invite.js'
 export { inlineVerifier, clearVerifyCache, type BatchVerifier, type SignatureJob } from './membership/verify.js'
+export { VerifyPool, sharedVerifyPool, type VerifyPoolInit } from './identity/verify-pool.js'
 export type { IngestResult } from './membership/ingest.js'
 export type { OpStore, OpStoreName, UnpackResult } from './membership/stores/store.js'
 export { NativeOpStore } from './membership/stores/native.js'

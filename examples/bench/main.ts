@@ -10,9 +10,12 @@
  */
 import { spawnSync } from 'node:child_process'
 import { runMembershipBench } from './membership.js'
+import { runMembershipHeap } from './membership-heap.js'
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
-  membership: runMembershipBench
+  membership: runMembershipBench,
+  /** Internal: the heap figure for one store, in a process of its own (membership-heap.ts). */
+  'membership-heap': runMembershipHeap
 }
 
 function usage (message?: string): never {

@@ -13,7 +13,11 @@ export function median (xs: number[]): number {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
-/** Runs `fn` `runs` times (after `setup` each time, untimed) and returns the median ms. */
+/**
+ * Runs `fn` `runs` times (after `setup` each time, untimed) and returns the median ms. No gc
+ * is forced between runs: after a full gc V8 shrinks the young generation, and an
+ * allocation-heavy run then pays more scavenges than it would in a running process.
+ */
 export async function timeMedian<T> (runs: number, setup: () => Promise<T> | T, fn: (x: T) => Promise<unknown> | unknown): Promise<number> {
   const ms: number[] = []
   for (let i = 0; i < runs; i++) {
@@ -22,33 +26,36 @@ export async function timeMedian<T> (runs: number, setup: () => Promise<T> | T, 
     await fn(x)
     ms.push(nowMs() - t0)
   }
+  if (process.env.BENCH_DEBUG !== undefined) progress(`  runs: ${ms.map(x => x.toFixed(1)).join(' ')} ms`)
   return median(ms)
 }
 
-function fullGc (): void {
+/**
+ * A full gc that has finished: twice (the first pass can leave garbage that only weak
+ * callbacks release), with turns of the event loop in between so that sweeping done after the
+ * pause is over before heapUsed is read (else garbage of earlier phases still counts as used).
+ */
+async function fullGc (): Promise<void> {
   const gc = globalThis.gc
   if (typeof gc !== 'function') throw new Error('bench: gc() is not exposed; run node with --expose-gc')
-  // Twice: the first pass can leave garbage that only weak callbacks release.
-  gc(); gc()
-}
-
-/** What the process holds: the JS heap plus ArrayBuffer backing stores and WASM memory. */
-function heldBytes (): number {
-  const m = process.memoryUsage()
-  return m.heapUsed + m.external
+  for (let i = 0; i < 3; i++) {
+    gc()
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
 }
 
 /**
- * Bytes retained by what `build` returns: gc, measure, build, gc, measure. The result is kept
- * referenced until the second measurement, then returned with the figure.
+ * Bytes retained by what `build` returns: gc, measure, build, gc, measure. `heap` is the JS
+ * heap (`heapUsed`); `offHeap` what is held outside it (`external`: ArrayBuffer backing stores,
+ * WASM memory). The result is kept referenced until the second measurement, then returned.
  */
-export async function retainedBytes<T> (build: () => Promise<T>): Promise<{ bytes: number, value: T }> {
-  fullGc()
-  const before = heldBytes()
+export async function retainedBytes<T> (build: () => Promise<T>): Promise<{ heap: number, offHeap: number, value: T }> {
+  await fullGc()
+  const before = process.memoryUsage()
   const value = await build()
-  fullGc()
-  const after = heldBytes()
-  return { bytes: after - before, value }
+  await fullGc()
+  const after = process.memoryUsage()
+  return { heap: after.heapUsed - before.heapUsed, offHeap: after.external - before.external, value }
 }
 
 export function round (x: number | null, digits = 1): number | null {

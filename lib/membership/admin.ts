@@ -32,12 +32,25 @@ export class Admin {
 
   /** This admin's rank, or a NotAuthorizedError if it is not a valid admin (any more). */
   rank (): number {
-    const { auth } = this.replica.authorityForAuthoring()
-    const chain = this.replica.log.chainOf(this.signer.publicKey)
-    const rank = auth.rankOfSign.get(this.signer.publicKey.mapKey)
+    const { auth, revokedKeys, derived } = this.replica.authorityForAuthoring()
+    const me = this.signer.publicKey.mapKey
+    const rank = auth.rankOfSign.get(me)
     if (rank === undefined) throw new NotAuthorizedError('this identity is not an admin of the org')
+    if (rank === 0) return rank
+    const cutOff = (): never => { throw new NotAuthorizedError('this admin was removed or revoked: its key may not author again') }
+    if (revokedKeys.has(me)) cutOff()
+    // Its chain's cutoff; and, for an admin that never authored (no chain, so no entry
+    // there), the revokes and removes of its subject that would set one.
+    const chain = this.replica.log.chainOf(this.signer.publicKey)
     const cut = chain === undefined ? undefined : auth.cutoff.get(chain)
-    if (cut !== undefined && chain !== undefined && cut < chain.maxSeq + 1) throw new NotAuthorizedError('this admin was removed or revoked: its key may not author again')
+    if (cut !== undefined && cut < chain!.maxSeq + 1) cutOff()
+    const subject = derived.subjectOfSign(me)
+    const removals = subject === undefined ? [] : auth.bySubject.get(subject)?.removals ?? []
+    const grants = derived.grantsOf(me)
+    for (const r of removals) {
+      if (r.payload.kind === 4) cutOff()
+      if (r.payload.kind === 3 && grants.some(g => this.replica.log.inPast(g, r))) cutOff()
+    }
     return rank
   }
 
@@ -47,7 +60,11 @@ export class Admin {
     const roles = [...new Set(init.roles ?? [])].sort()
     if (roles.includes(ROLE_ADMIN) && init.expiresAt !== undefined) throw new InvalidOpError('an admin grant may not carry expiresAt')
     this.checkSubject(init.wgPublicKey, mine)
-    if (this.replica.authorityForAuthoring().revokedKeys.has(init.signPublicKey.mapKey)) throw new NotAuthorizedError('signing key was revoked: re-admission needs new keys')
+    const { revokedKeys } = this.replica.authorityForAuthoring()
+    if (revokedKeys.has(init.signPublicKey.mapKey)) throw new NotAuthorizedError('signing key was revoked: re-admission needs new keys')
+    if (init.signPublicKey.equals(this.replica.genesis.author)) throw new NotAuthorizedError('the root\'s signing key is never a subject\'s key')
+    const owner = this.replica.authorityForAuthoring().derived.subjectOfSign(init.signPublicKey.mapKey)
+    if (owner !== undefined && owner !== init.wgPublicKey.mapKey) throw new NotAuthorizedError('this signing key already belongs to another member')
     const record: MemberRecord = { wgPublicKey: init.wgPublicKey, signPublicKey: init.signPublicKey, roles }
     if (init.name !== undefined) record.name = init.name
     if (init.staticEndpoints !== undefined) record.staticEndpoints = init.staticEndpoints
@@ -100,6 +117,7 @@ export class Admin {
 
 /** A member leaving of its own accord, signed with its own key. */
 export function leave (replica: Replica, signer: Signer, wgPublicKey: Key): Op {
+  if (wgPublicKey.equals(replica.org.rootWgPublicKey)) throw new NotAuthorizedError('the root cannot leave its org')
   const m = replica.member(wgPublicKey)
   if (m === undefined || !m.signPublicKey.equals(signer.publicKey)) throw new NotAuthorizedError('only a current member can leave, with its own signing key')
   const op = authorOp(replica.log, signer, replica.orgId, { kind: 5, leave: { subject: wgPublicKey } })

@@ -17,7 +17,7 @@
  * claimed by two subjects goes to the first).
  */
 import type { Key } from '../identity/key.js'
-import { compareBytes, bytesEqual } from '../util/bytes.js'
+import { compareBytes } from '../util/bytes.js'
 import type { Chain, LoggedOp, OpLog } from './log.js'
 import { ROLE_ADMIN, type ChainRef } from './op.js'
 
@@ -39,17 +39,40 @@ export interface AuthorityResult {
 export interface SubjectOps {
   subject: Key
   enrolls: LoggedOp[]
+  /** Valid removes, revokes and leaves (shared and frozen while empty: replace, don't push). */
   removals: LoggedOp[]
   revoked: boolean
 }
 
+/** The empty `removals` every subject starts with. */
+export const NO_REMOVALS: LoggedOp[] = Object.freeze([]) as unknown as LoggedOp[]
+
+export function addRemoval (so: SubjectOps, op: LoggedOp): void {
+  if (so.removals.length === 0) so.removals = [op]
+  else so.removals.push(op)
+}
+
+/** What an incremental update needs besides the result (see derive.ts). */
+export interface AuthorityState {
+  auth: AuthorityResult
+  /** Signing key → the subject whose valid enroll claimed it first. */
+  signOwner: Map<string, string>
+  /** Signing key → its valid admin grants. */
+  grants: Map<string, LoggedOp[]>
+}
+
 export interface Root { chain: Chain, wgPublicKey: Key, genesis: LoggedOp }
 
+/** (lamport, id) order. Map keys of ids compare as the ids do (one char per byte). */
 export function byLamportId (a: LoggedOp, b: LoggedOp): number {
-  return a.lamport - b.lamport || compareBytes(a.id, b.id)
+  return a.lamport - b.lamport || (a.idKey < b.idKey ? -1 : a.idKey > b.idKey ? 1 : 0)
 }
 
 export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
+  return evaluateAuthorityState(log, root).auth
+}
+
+export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState {
   for (const op of log.byId.values()) op.valid = false
   const rankOfChain = new Map<Chain, number>([[root.chain, 0]])
   const rankOfSubject = new Map<string, number>([[root.wgPublicKey.mapKey, 0]])
@@ -67,7 +90,7 @@ export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
 
   const subjectOps = (k: Key): SubjectOps => {
     let s = bySubject.get(k.mapKey)
-    if (s === undefined) { s = { subject: k, enrolls: [], removals: [], revoked: false }; bySubject.set(k.mapKey, s) }
+    if (s === undefined) { s = { subject: k, enrolls: [], removals: NO_REMOVALS, revoked: false }; bySubject.set(k.mapKey, s) }
     return s
   }
 
@@ -85,7 +108,7 @@ export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
         if (req.remove !== undefined && grants.get(x.author.mapKey)?.some(g => log.inPast(g, req.remove!)) !== true) continue
         if (req.ref.seq < limit) {
           limit = req.ref.seq
-          pin = req.ref.seq === 0 ? undefined : x.at(req.ref.seq).find(o => bytesEqual(o.id, req.ref.hash))
+          pin = req.ref.seq === 0 ? undefined : x.at(req.ref.seq).find(o => idEquals(o.idKey, req.ref.hash))
         }
       }
       if (pin === undefined && x.forkSeq !== Infinity && x.forkSeq - 1 < limit) {
@@ -96,7 +119,13 @@ export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
       const run: LoggedOp[] = []
       const top = Math.min(limit, x.maxSeq)
       for (let s = 1; s <= top; s++) {
-        for (const op of x.at(s)) {
+        const slot = x.bySeq[s]
+        if (slot === undefined) continue
+        if (!Array.isArray(slot)) {
+          if (pin === undefined || log.ancestorAt(pin, s) === slot) run.push(slot)
+          continue
+        }
+        for (const op of slot) {
           if (pin !== undefined && log.ancestorAt(pin, s) !== op) continue
           run.push(op)
         }
@@ -151,7 +180,7 @@ export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
           if (sr !== undefined && sr <= r) break
           op.valid = true
           const so = subjectOps(subject)
-          so.removals.push(op)
+          addRemoval(so, op)
           if (p.kind === 4) so.revoked = true
           if (p.kind === 4) cutoffReqs.push({ subject: s, ref: p.revoke.cutoff })
           else cutoffReqs.push({ subject: s, ref: p.remove.cutoff, remove: op })
@@ -173,7 +202,14 @@ export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
     const author = op.author.mapKey
     if (!so.enrolls.some(e => e.payload.kind === 2 && e.payload.record.signPublicKey.mapKey === author && log.inPast(e, op))) continue
     op.valid = true
-    so.removals.push(op)
+    addRemoval(so, op)
   }
-  return { rankOfChain, rankOfSubject, rankOfSign, cutoff, equivocators, bySubject }
+  return { auth: { rankOfChain, rankOfSubject, rankOfSign, cutoff, equivocators, bySubject }, signOwner, grants }
+}
+
+/** Whether an id given as a map key equals `id` (bytes). */
+function idEquals (idKey: string, id: Uint8Array): boolean {
+  if (id.length !== idKey.length) return false
+  for (let i = 0; i < id.length; i++) if (idKey.charCodeAt(i) !== id[i]) return false
+  return true
 }

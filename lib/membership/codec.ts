@@ -34,6 +34,7 @@ import {
   Decoder, Encoder, readBytes, readU8, readVarString, readVarUint, writeBytes, writeU8,
   writeVarString, writeVarUint, utf8Length
 } from '../util/encoding.js'
+import { OpEntry } from './log.js'
 import {
   HASH_PREFIX_BYTES, MAX_COUNTER, MAX_DEPS, MAX_ENDPOINTS, MAX_ENDPOINT_BYTES, MAX_NAME_BYTES,
   MAX_OP_BYTES, MAX_REASON_BYTES, MAX_ROLES, MAX_ROLE_BYTES, ORG_ID_BYTES, OpKind, ROLE_ADMIN,
@@ -161,9 +162,21 @@ function writeRecord (enc: Encoder, r: MemberRecord): void {
 
 /**
  * Reads one op in wire form. Throws OpDecodeError (and nothing else) on any malformed input.
- * The returned op's byte fields are views into `dec.buf`.
+ * The returned op's byte fields are views into `dec.buf`; it is a plain object, safe to copy
+ * with a spread.
  */
 export function readOp (dec: Decoder): WireOp {
+  const op = readDecodedOp(dec)
+  return { kind: op.kind, authorId: op.authorId, author: op.author as Key | undefined, seq: op.seq, deps: op.deps, payload: op.payload, sig: op.sig, body: op.body, wire: op.wire }
+}
+
+/**
+ * `readOp` for bulk decoding (sync diffs): an `OpEntry` not yet resolved (no author unless
+ * genesis, empty `idKey`), holding no view at all, only `dec.buf` and its offsets there; its
+ * keys hold no view either. Ingestion resolves it in place. A spread of it loses the byte
+ * fields (they are getters): copy with `decodeOp(op.wire)` instead.
+ */
+export function readDecodedOp (dec: Decoder): OpEntry {
   const start = dec.pos
   try {
     return readOpUnchecked(dec, start)
@@ -173,17 +186,12 @@ export function readOp (dec: Decoder): WireOp {
   }
 }
 
-function readOpUnchecked (dec: Decoder, start: number): WireOp {
+function readOpUnchecked (dec: Decoder, start: number): OpEntry {
   const kind = readU8(dec)
   if (kind < OpKind.genesis || kind > OpKind.leave) dec.fail(`unknown kind ${kind} at byte ${start}`)
   let author: Key | undefined
-  let authorId: Uint8Array
-  if (kind === OpKind.genesis) {
-    author = Key.fromBytes(readBytes(dec, KEY_BYTES))
-    authorId = author.id
-  } else {
-    authorId = readBytes(dec, KEY_ID_BYTES)
-  }
+  if (kind === OpKind.genesis) author = readKey(dec)
+  else readSkip(dec, KEY_ID_BYTES)
   let seq = 0
   if (kind !== OpKind.leave) {
     seq = readVarUint(dec, 7)
@@ -214,7 +222,7 @@ function readOpUnchecked (dec: Decoder, start: number): WireOp {
       if (listenPort < 1 || listenPort > 65535) dec.fail('listenPort out of range')
       if (mtu < 1280 || mtu > 9000) dec.fail('mtu out of range')
       if (keepaliveS > 65535) dec.fail('keepaliveS out of range')
-      const rootWgPublicKey = Key.fromBytes(readBytes(dec, KEY_BYTES))
+      const rootWgPublicKey = readKey(dec)
       payload = { kind, genesis: { prefix, name, createdAt, params: { listenPort, mtu, keepaliveS }, rootWgPublicKey } }
       break
     }
@@ -229,50 +237,60 @@ function readOpUnchecked (dec: Decoder, start: number): WireOp {
       payload = { kind, revoke: { subject, cutoff, reason: readVarString(dec, MAX_REASON_BYTES) } }
       break
     }
-    default: payload = { kind: 5, leave: { subject: Key.fromBytes(readBytes(dec, KEY_BYTES)) } }
+    default: payload = { kind: 5, leave: { subject: readKey(dec) } }
   }
-  const bodyEnd = dec.pos
-  const sig = readBytes(dec, SIGNATURE_BYTES)
+  readSkip(dec, SIGNATURE_BYTES)
   if (dec.pos - start > MAX_OP_BYTES) dec.fail(`op is ${dec.pos - start} bytes, limit ${MAX_OP_BYTES}`)
-  return {
-    kind: kind as OpKind,
-    authorId,
-    author,
-    seq,
-    deps,
-    payload,
-    sig,
-    body: dec.buf.subarray(start, bodyEnd),
-    wire: dec.buf.subarray(start, dec.pos)
-  }
+  // Unresolved: `author` stays undefined (but for genesis) until ingestion resolves it.
+  return new OpEntry(author as Key, seq, deps, payload, dec.buf, start, dec.pos, 0, '', undefined)
+}
+
+/** A 32-byte key, copied out of the input (no view kept). */
+function readKey (dec: Decoder): Key {
+  if (KEY_BYTES > dec.end - dec.pos) dec.fail(`truncated at byte ${dec.pos}: need ${KEY_BYTES} bytes, have ${dec.end - dec.pos}`)
+  const k = Key.fromBytesAt(dec.buf, dec.pos)
+  dec.pos += KEY_BYTES
+  return k
+}
+
+function readSkip (dec: Decoder, n: number): void {
+  if (n > dec.end - dec.pos) dec.fail(`truncated at byte ${dec.pos}: need ${n} bytes, have ${dec.end - dec.pos}`)
+  dec.pos += n
 }
 
 const NO_DEPS: Dep[] = []
 Object.freeze(NO_DEPS)
+const NO_ROLES: string[] = []
+Object.freeze(NO_ROLES)
 
 function readCutoff (dec: Decoder): [Key, ChainRef] {
-  const subject = Key.fromBytes(readBytes(dec, KEY_BYTES))
+  const subject = readKey(dec)
   const seq = readVarUint(dec, 7)
   const h = seq > 0 ? readBytes(dec, 32) : ZERO32
   return [subject, { seq, hash: h }]
 }
 
 function readRecord (dec: Decoder): MemberRecord {
-  const wgPublicKey = Key.fromBytes(readBytes(dec, KEY_BYTES))
-  const signPublicKey = Key.fromBytes(readBytes(dec, KEY_BYTES))
+  const wgPublicKey = readKey(dec)
+  const signPublicKey = readKey(dec)
   const flags = readU8(dec)
   if (flags > 63) dec.fail(`unknown enroll flags ${flags}`)
-  const roles: string[] = []
+  // Most members have no role: they share one frozen empty list.
+  const roles: string[] = (flags & (F_ADMIN | F_LIGHTHOUSE | F_ROLES)) === 0 ? NO_ROLES : []
   if ((flags & F_ADMIN) !== 0) roles.push(ROLE_ADMIN)
   if ((flags & F_LIGHTHOUSE) !== 0) roles.push(ROLE_LIGHTHOUSE)
-  const r: MemberRecord = { wgPublicKey, signPublicKey, roles }
-  if ((flags & F_NAME) !== 0) r.name = readVarString(dec, MAX_NAME_BYTES)
+  // Made whole where possible: one object shape, no property added later.
+  const r: MemberRecord = (flags & F_NAME) !== 0 ? { wgPublicKey, signPublicKey, roles, name: readVarString(dec, MAX_NAME_BYTES) } : { wgPublicKey, signPublicKey, roles }
   if ((flags & F_ROLES) !== 0) {
     const n = readVarUint(dec, 1)
     if (n < 1 || n + roles.length > MAX_ROLES) dec.fail(`role count ${n} out of range`)
+    let last = ''
     for (let i = 0; i < n; i++) {
       const role = readVarString(dec, MAX_ROLE_BYTES)
       if (role.length === 0 || role === ROLE_ADMIN || role === ROLE_LIGHTHOUSE) dec.fail(`role ${JSON.stringify(role)} not allowed in the role list`)
+      // One encoding per op: the list is written sorted and unique, and must be read so.
+      if (i > 0 && !(last < role)) dec.fail('roles not sorted or not unique')
+      last = role
       roles.push(role)
     }
     roles.sort()
@@ -302,21 +320,39 @@ export function decodeOp (bytes: Uint8Array): WireOp {
 
 const scratch = new Encoder(2048)
 
-/** The bytes the signature covers (a view into a shared scratch buffer: use before the next call). */
-export function signedBytes (body: Uint8Array, orgId: Uint8Array | undefined, prev: Uint8Array | undefined, lamport: number, author: Key): Uint8Array {
+/**
+ * The bytes the signature covers (a view into a shared scratch buffer: use before the next call).
+ * `prev` is the previous op's id, as bytes or as its `toKeyString` map key.
+ */
+export function signedBytes (body: Uint8Array, orgId: Uint8Array | undefined, prev: Uint8Array | string | undefined, lamport: number, author: Key): Uint8Array {
   scratch.reset()
   writeBytes(scratch, DOMAIN)
   writeBytes(scratch, orgId ?? ZERO16)
-  writeBytes(scratch, prev ?? ZERO32)
+  if (typeof prev === 'string') writeKeyString(scratch, prev)
+  else writeBytes(scratch, prev ?? ZERO32)
   writeVarUint(scratch, lamport)
-  writeBytes(scratch, author.bytes)
+  writeKeyString(scratch, author.mapKey)
   writeBytes(scratch, body)
   return scratch.view()
+}
+
+/** Writes the bytes of a `toKeyString` string. */
+function writeKeyString (enc: Encoder, s: string): void {
+  enc.ensure(s.length)
+  const buf = enc.buf
+  let p = enc.pos
+  for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i)
+  enc.pos = p
 }
 
 export function sha256 (b: Uint8Array): Uint8Array {
   const h = hash('sha256', b, 'buffer')
   return new Uint8Array(h.buffer, h.byteOffset, h.length)
+}
+
+/** `toKeyString(sha256(b))`, without the bytes (half the cost: no Buffer is made). */
+export function sha256Key (b: Uint8Array): string {
+  return hash('sha256', b, 'binary') // 'binary' is Node's name for latin1
 }
 
 export { ORG_ID_BYTES }

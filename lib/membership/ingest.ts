@@ -17,8 +17,9 @@
 import type { Key } from '../identity/key.js'
 import { keyIdMapKey } from '../identity/key.js'
 import { toKeyString } from '../util/bytes.js'
-import { sha256, signedBytes } from './codec.js'
-import type { LoggedOp, OpLog } from './log.js'
+import { sha256, sha256Key, signedBytes } from './codec.js'
+import { resolveInOrder } from './ingest-fast.js'
+import { OpEntry, resolvedOp, type LoggedOp, type OpLog } from './log.js'
 import { HASH_PREFIX_BYTES, OpKind, type Op, type WireOp } from './op.js'
 import { isKnownVerified, rememberVerified, type BatchVerifier, type SignatureJob } from './verify.js'
 import { bytesEqual } from '../util/bytes.js'
@@ -57,6 +58,35 @@ export class Ingest {
   get pending (): number { return this.parkedCount }
 
   async ingest (wireOps: Iterable<WireOp>, source = 'local', commit: (op: Op) => LoggedOp): Promise<IngestResult> {
+    if (this.parked.size > 0) return await this.ingestGeneral(wireOps, source, commit)
+    // Fast path (ingest-fast.ts) while nothing is parked: in-order prefixes, each verified in
+    // one batch and committed whole if every signature holds; the rest goes the general way.
+    const input = Array.isArray(wireOps) ? wireOps as WireOp[] : [...wireOps]
+    const added: LoggedOp[] = []
+    let duplicates = 0
+    let i = 0
+    while (i < input.length && this.parked.size === 0) {
+      const p = resolveInOrder(this.log, this.orgId, input, i)
+      if (p.covered === 0) break
+      const ok = p.jobs.length > 0 ? await this.verifier.verifyBatch(p.jobs) : []
+      if (!ok.every(x => x)) {
+        // A forgery in there: remember what did verify and let the general path sort it out.
+        for (let j = 0; j < ok.length; j++) if (ok[j]) rememberVerified(p.ops[p.jobOf[j]].idKey, p.jobs[j].sig)
+        break
+      }
+      for (let j = 0; j < p.jobs.length; j++) rememberVerified(p.ops[p.jobOf[j]].idKey, p.jobs[j].sig)
+      for (const op of p.ops) added.push(commit(op))
+      duplicates += p.duplicates
+      i += p.covered
+    }
+    if (i === input.length) return { added, duplicates, forged: 0, pending: this.parkedCount, evicted: 0, needs: [] }
+    const res = await this.ingestGeneral(i === 0 ? input : input.slice(i), source, commit)
+    if (added.length > 0) res.added = [...added, ...res.added]
+    res.duplicates += duplicates
+    return res
+  }
+
+  private async ingestGeneral (wireOps: Iterable<WireOp>, source: string, commit: (op: Op) => LoggedOp): Promise<IngestResult> {
     const res: IngestResult = { added: [], duplicates: 0, forged: 0, pending: 0, evicted: 0, needs: [] }
     const t = new Tentative()
     const resolved: Resolved[] = []
@@ -257,9 +287,8 @@ export class Ingest {
     if (combos.length === 0) return `s:${idStr}:${w.seq - 1}`
     const tryPrev = (author: Key, prev: Op | undefined): Resolved | string => {
       const l = 1 + Math.max(lamport, prev?.lamport ?? 0)
-      const signed = signedBytes(w.body, this.orgId, prev?.id, l, author)
-      const id = sha256(signed)
-      const idKey = toKeyString(id)
+      const signed = signedBytes(w.body, this.orgId, prev === undefined ? undefined : prev instanceof OpEntry ? prev.idKey : prev.id, l, author)
+      const idKey = sha256Key(signed)
       // Same id: the same op only with the same signature (Ed25519 is deterministic). A
       // different one has the same body on another branch: this prev is the wrong one.
       // (Against an op only tentatively resolved in this batch, verification decides: one of
@@ -268,7 +297,7 @@ export class Ingest {
       if (logged !== undefined) return bytesEqual(logged.sig, w.sig) ? 'dup' : 'wrong-prev'
       const tentative = t.ids.get(idKey)
       if (tentative !== undefined && bytesEqual(tentative, w.sig)) return 'dup'
-      const op: Op = { ...w, author, prev: prev?.id, lamport: l, id }
+      const op = resolvedOp(w, author, prev, l, idKey)
       if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true }
       return { op, idKey, signed: signed.slice(), sigOk: false }
     }

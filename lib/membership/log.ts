@@ -10,17 +10,24 @@
  *                    H's ancestor at E.seq (free when the chain has a single op at that seq).
  *
  * Standalone ops (leave) have no chain: they are never in anyone's past.
+ *
+ * Every logged op is an `OpEntry`: one class, so authority and view code sees one object
+ * shape. It keeps one view (its wire bytes) and its id as a map key string; `id`, `prev`,
+ * `body`, `sig` and `authorId` are derived when asked (a spread of an entry loses them).
  */
 import type { Key } from '../identity/key.js'
-import { keyIdMapKey } from '../identity/key.js'
-import { bytesEqual, toKeyString } from '../util/bytes.js'
-import { HASH_PREFIX_BYTES, type Dep, type Op } from './op.js'
+import { KEY_ID_BYTES, keyIdMapKey } from '../identity/key.js'
+import { SIGNATURE_BYTES } from '../identity/sign.js'
+import { fromKeyString, toKeyString } from '../util/bytes.js'
+import { HASH_PREFIX_BYTES, type Dep, type Op, type OpKind, type Payload, type WireOp } from './op.js'
 
 export type Base = ReadonlyMap<Chain, LoggedOp>
 
 export interface LoggedOp extends Op {
   /** `id` as a map key. */
   idKey: string
+  /** `prev` as a map key. */
+  prevKey: string | undefined
   /** The author's chain for chain ops; undefined for standalone ops. */
   chain: Chain | undefined
   base: Base
@@ -44,6 +51,83 @@ export class Chain {
 
 const EMPTY_BASE: Base = new Map()
 
+/**
+ * A resolved op (author, prev, lamport and id known), and once added, a logged one. Its wire
+ * bytes are `buf[start … end]` (often a whole sync diff shared by many entries); the byte
+ * fields of `Op` are views made when asked.
+ *
+ * Bulk decoding (`readDecodedOp`) makes entries not yet resolved, `idKey` empty and `author`
+ * undefined but for genesis; ingestion fills those in place (`resolveInPlace`), once.
+ */
+export class OpEntry implements LoggedOp {
+  chain: Chain | undefined = undefined
+  base: Base = EMPTY_BASE
+  valid = false
+
+  constructor (
+    public author: Key,
+    readonly seq: number,
+    readonly deps: Dep[],
+    readonly payload: Payload,
+    readonly buf: Uint8Array,
+    readonly start: number,
+    readonly end: number,
+    public lamport: number,
+    public idKey: string,
+    public prevKey: string | undefined
+  ) {}
+
+  /** Whether this is a decoded entry that has not been resolved yet. */
+  get unresolved (): boolean { return this.idKey === '' }
+
+  /** Resolves a decoded entry (see the class comment); only while `unresolved`. */
+  resolveInPlace (author: Key, lamport: number, idKey: string, prevKey: string | undefined): this {
+    this.author = author
+    this.lamport = lamport
+    this.idKey = idKey
+    this.prevKey = prevKey
+    return this
+  }
+
+  get kind (): OpKind { return this.payload.kind }
+  get bodyLength (): number { return this.end - this.start - SIGNATURE_BYTES }
+  get wire (): Uint8Array { return this.buf.subarray(this.start, this.end) }
+  get body (): Uint8Array { return this.buf.subarray(this.start, this.end - SIGNATURE_BYTES) }
+  get sig (): Uint8Array { return this.buf.subarray(this.end - SIGNATURE_BYTES, this.end) }
+  get authorId (): Uint8Array { return this.buf.subarray(this.start + 1, this.start + 1 + KEY_ID_BYTES) }
+  /** A fresh copy each time: compare `idKey` instead where you can. */
+  get id (): Uint8Array { return fromKeyString(this.idKey) }
+  get prev (): Uint8Array | undefined { return this.prevKey === undefined ? undefined : fromKeyString(this.prevKey) }
+}
+
+/** The op `w` resolved with these author, prev, lamport and id (`idKey` = toKeyString(id)). */
+export function resolvedOp (w: WireOp, author: Key, prev: Op | undefined, lamport: number, idKey: string): OpEntry {
+  const prevKey = prev === undefined ? undefined : prev instanceof OpEntry ? prev.idKey : toKeyString(prev.id)
+  if (w instanceof OpEntry) return new OpEntry(author, w.seq, w.deps, w.payload, w.buf, w.start, w.end, lamport, idKey, prevKey)
+  const wire = w.wire
+  return new OpEntry(author, w.seq, w.deps, w.payload, wire, 0, wire.length, lamport, idKey, prevKey)
+}
+
+/** The first 4 bytes of a key (or key id) map key, as a number. */
+function idPrefix (s: string): number {
+  return (s.charCodeAt(0) << 24) | (s.charCodeAt(1) << 16) | (s.charCodeAt(2) << 8) | s.charCodeAt(3)
+}
+
+/** Whether `key`'s key id is `idKey` (8 chars). */
+function hasId (key: Key, idKey: string): boolean {
+  if (idKey.length !== KEY_ID_BYTES) return false
+  const s = key.mapKey
+  for (let i = 0; i < KEY_ID_BYTES; i++) if (s.charCodeAt(i) !== idKey.charCodeAt(i)) return false
+  return true
+}
+
+/** Whether the first HASH_PREFIX_BYTES of an id (as a map key) are `hash`'s. */
+export function idPrefixMatches (idKey: string, hash: Uint8Array): boolean {
+  if (hash.length < HASH_PREFIX_BYTES) return false
+  for (let i = 0; i < HASH_PREFIX_BYTES; i++) if (idKey.charCodeAt(i) !== hash[i]) return false
+  return true
+}
+
 export class OpLog {
   readonly byId = new Map<string, LoggedOp>()
   readonly chains: Chain[] = []
@@ -53,8 +137,9 @@ export class OpLog {
    * key id → signing keys, for every author the log can verify. Several keys can share a
    * key id: anyone who can sign an op (a member, even if its op is invalid) can put any
    * bytes in an enroll's signing key. Resolution tries each; the signature decides.
+   * Keyed by the id's first 4 bytes as a number (no string per key); lookups filter on all 8.
    */
-  private readonly keysById = new Map<string, Key | Key[]>()
+  private readonly keysById = new Map<number, Key | Key[]>()
   /** Bumped on every add: lets derived state know it is stale. */
   version = 0
 
@@ -62,18 +147,25 @@ export class OpLog {
 
   has (id: Uint8Array): boolean { return this.byId.has(toKeyString(id)) }
   get (id: Uint8Array): LoggedOp | undefined { return this.byId.get(toKeyString(id)) }
+  /** By `idKey`. */
+  getKey (idKey: string): LoggedOp | undefined { return this.byId.get(idKey) }
 
   /** Every signing key with this key id that some accepted op introduced. */
-  keysFor (keyId: Uint8Array): Key[] {
-    const k = this.keysById.get(keyIdMapKey(keyId))
-    return k === undefined ? [] : Array.isArray(k) ? k : [k]
+  keysFor (keyId: Uint8Array): Key[] { return this.keysForIdKey(keyIdMapKey(keyId)) }
+
+  /** `keysFor` by the key id's map key. */
+  keysForIdKey (idKey: string): Key[] {
+    const k = this.keysById.get(idPrefix(idKey))
+    if (k === undefined) return []
+    if (!Array.isArray(k)) return hasId(k, idKey) ? [k] : []
+    return k.filter(x => hasId(x, idKey))
   }
 
   learnKey (key: Key): void {
-    const id = keyIdMapKey(key.id)
+    const id = idPrefix(key.mapKey)
     const have = this.keysById.get(id)
     if (have === undefined) this.keysById.set(id, key)
-    else if (Array.isArray(have)) { if (!have.some(k => k.equals(key))) have.push(key) } else if (!have.equals(key)) this.keysById.set(id, [have, key])
+    else if (Array.isArray(have)) { if (!have.some(k => k.equals(key))) have.push(key) } else if (have !== key && !have.equals(key)) this.keysById.set(id, [have, key])
   }
 
   chainOf (author: Key): Chain | undefined { return this.chainByAuthor.get(author.mapKey) }
@@ -87,17 +179,18 @@ export class OpLog {
 
   /** The op a dep pins, if present. */
   findDep (d: Dep): LoggedOp | undefined {
-    for (const op of this.opsAt(d.keyId, d.seq)) if (bytesEqual(op.id.subarray(0, HASH_PREFIX_BYTES), d.hash.subarray(0, HASH_PREFIX_BYTES))) return op
+    for (const op of this.opsAt(d.keyId, d.seq)) if (idPrefixMatches(op.idKey, d.hash)) return op
     return undefined
   }
 
   /** Adds an op whose prev and deps are present. Returns the logged op (existing if a duplicate). */
   add (op: Op): LoggedOp {
-    const idKey = toKeyString(op.id)
+    const idKey = op instanceof OpEntry ? op.idKey : toKeyString(op.id)
     const have = this.byId.get(idKey)
     if (have !== undefined) return have
-    const l = op as LoggedOp
-    l.idKey = idKey
+    const l = op instanceof OpEntry
+      ? op
+      : new OpEntry(op.author, op.seq, op.deps, op.payload, op.wire, 0, op.wire.length, op.lamport, idKey, op.prev === undefined ? undefined : toKeyString(op.prev))
     l.valid = false
     if (op.seq === 0) {
       l.chain = undefined
@@ -109,9 +202,10 @@ export class OpLog {
         chain = new Chain(op.author, this.chains.length)
         this.chains.push(chain)
         this.chainByAuthor.set(op.author.mapKey, chain)
+        this.learnKey(op.author)
       }
       l.chain = chain
-      const prev = op.prev === undefined ? undefined : this.byId.get(toKeyString(op.prev))
+      const prev = l.prevKey === undefined ? undefined : this.byId.get(l.prevKey)
       const prevBase = prev?.base ?? EMPTY_BASE
       l.base = op.deps.length === 0 ? prevBase : this.mergeBases(prevBase, op.deps)
       const slot = chain.bySeq[op.seq]
@@ -122,7 +216,8 @@ export class OpLog {
       }
       if (op.seq > chain.maxSeq) chain.maxSeq = op.seq
     }
-    this.learnKey(op.author)
+    // A chain's author was learnt with its chain (above).
+    if (op.seq === 0) this.learnKey(op.author)
     if (op.payload.kind === 2) this.learnKey(op.payload.record.signPublicKey)
     this.byId.set(idKey, l)
     this.version++
@@ -158,7 +253,7 @@ export class OpLog {
   /** The op at `seq` on the branch ending at `h`. */
   ancestorAt (h: LoggedOp, seq: number): LoggedOp | undefined {
     let cur: LoggedOp | undefined = h
-    while (cur !== undefined && cur.seq > seq) cur = cur.prev === undefined ? undefined : this.byId.get(toKeyString(cur.prev))
+    while (cur !== undefined && cur.seq > seq) cur = cur.prevKey === undefined ? undefined : this.byId.get(cur.prevKey)
     return cur?.seq === seq ? cur : undefined
   }
 
@@ -168,7 +263,7 @@ export class OpLog {
     for (const c of this.chains) {
       if (c.forkSeq === Infinity) { const t = c.bySeq[c.maxSeq]; if (t !== undefined && !Array.isArray(t)) out.push(t); continue }
       const hasChild = new Set<string>()
-      for (let s = c.forkSeq; s <= c.maxSeq; s++) for (const op of c.at(s)) if (op.prev !== undefined) hasChild.add(toKeyString(op.prev))
+      for (let s = c.forkSeq; s <= c.maxSeq; s++) for (const op of c.at(s)) if (op.prevKey !== undefined) hasChild.add(op.prevKey)
       for (let s = c.forkSeq - 1; s <= c.maxSeq; s++) for (const op of c.at(s)) if (!hasChild.has(op.idKey)) out.push(op)
     }
     return out

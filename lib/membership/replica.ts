@@ -3,21 +3,26 @@
  * ingests ops from anywhere, and derives validity and the member view from the op set.
  *
  * The view is a pure function of the op set and, for expiry only, of the time it is read at;
- * it is recomputed lazily when the log has changed since the last read.
+ * it is brought up to date lazily, when read after the log has changed (incrementally for the
+ * common ops, see derive.ts). `members()` keeps the live members sorted between reads, so a
+ * read after a few changes costs O(members) with no sort and no hashing.
  */
 import { systemClock, type Clock } from '../clock.js'
 import { resolve } from '../config.js'
 import { TypedEventTarget } from '../events.js'
 import { InvalidOpError } from '../errors.js'
 import type { Key } from '../identity/key.js'
-import { overlayAddress, formatPrefix } from '../identity/overlay.js'
-import { evaluateAuthority, type AuthorityResult, type Root } from './authority.js'
+import { formatPrefix } from '../identity/overlay.js'
+import { sharedVerifyPool } from '../identity/verify-pool.js'
+import type { AuthorityResult, Root } from './authority.js'
 import { decodeOp, sha256, signedBytes } from './codec.js'
+import { Derived } from './derive.js'
 import { Ingest, DEFAULT_PENDING_QUOTA, type IngestResult } from './ingest.js'
 import { OpLog, type LoggedOp } from './log.js'
 import { ORG_ID_BYTES, OpKind, type GenesisPayload, type MemberRecord, type Op, type WireOp } from './op.js'
-import { computeView, type ComputedView } from './view.js'
-import { inlineVerifier, isKnownVerified, rememberVerified, type BatchVerifier } from './verify.js'
+import type { ViewEntry } from './view.js'
+import { lowerBound, placeChanged, sortByWgKey } from './wg-order.js'
+import { isKnownVerified, rememberVerified, type BatchVerifier } from './verify.js'
 import { verifySignature } from '../identity/sign.js'
 import { NativeOpStore } from './stores/native.js'
 import type { OpStore, OpStoreName } from './stores/store.js'
@@ -25,7 +30,10 @@ import type { OpStore, OpStoreName } from './stores/store.js'
 export interface ReplicaInit {
   /** Which op store to keep the ops in (default `native`; `yjs` and `automerge` after `import 'wiremesh/stores'`). */
   store?: OpStoreName | ((log: OpLog) => OpStore)
-  /** Verifies signatures of incoming ops (default: on the calling thread). */
+  /**
+   * Verifies signatures of incoming ops (default: the process-wide `sharedVerifyPool()`, which
+   * checks small batches on the calling thread and large ones on every core).
+   */
   verifier?: BatchVerifier
   clock?: Clock
   /**
@@ -83,10 +91,12 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   private readonly root: Root
   private readonly clock: Clock
   private readonly maxClockSkewMs: number
-  private readonly addrCache = new Map<string, string>()
-  private computed?: { version: number, auth: AuthorityResult, view: ComputedView, changes: number }
-  /** Counts commits that can change authority facts (ranks, cutoffs, revoked keys). */
-  private authorityChanges = 0
+  private readonly derived: Derived
+  /** The log version `derived` reflects, and the ops committed since, in order. */
+  private derivedVersion: number
+  private fresh: LoggedOp[] = []
+  /** Live entries sorted by wg key, as of `derived.fullPasses` = `passes`. */
+  private sorted?: { passes: number, entries: ViewEntry[] }
 
   constructor (genesis: Op, init: ReplicaInit = {}) {
     super()
@@ -102,7 +112,9 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     this.genesis = this.log.add(genesis)
     this.store.add(this.genesis)
     this.root = { chain: this.genesis.chain!, wgPublicKey: this.org.rootWgPublicKey, genesis: this.genesis }
-    this.ingestor = new Ingest(this.log, this.orgId, init.verifier ?? inlineVerifier, cfg.pendingQuota)
+    this.derived = new Derived(this.log, this.root, this.org.prefix, this.orgId)
+    this.derivedVersion = this.log.version
+    this.ingestor = new Ingest(this.log, this.orgId, init.verifier ?? sharedVerifyPool(), cfg.pendingQuota)
   }
 
   /** Builds a replica from genesis wire bytes, checking the root's signature. */
@@ -125,16 +137,15 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   addLocal (op: Op): LoggedOp {
     if (op.prev !== undefined && !this.log.has(op.prev)) throw new InvalidOpError('local op built on a missing prev')
     rememberVerified(toIdKey(op.id), op.sig)
-    // A plain enroll of a non-admin by this node changes the view but no authority fact.
-    const benign = op.payload.kind === 2 && !op.payload.record.roles.includes('admin')
-    const l = this.commit(op, benign)
+    const l = this.commit(op)
     this.emit('ops:added', { added: 1, source: 'local' })
     return l
   }
 
-  private commit (op: Op, benign = false): LoggedOp {
-    if (!benign) this.authorityChanges++
+  private commit (op: Op): LoggedOp {
+    const version = this.log.version
     const l = this.log.add(op)
+    if (this.log.version !== version) this.fresh.push(l)
     this.store.add(l)
     return l
   }
@@ -149,42 +160,69 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     return { ...r, malformed }
   }
 
-  private evaluate (): { auth: AuthorityResult, view: ComputedView } {
-    if (this.computed?.version !== this.log.version) {
-      const auth = evaluateAuthority(this.log, this.root)
-      const view = computeView(this.log, auth, this.org.prefix, this.orgId, this.addrCache)
-      this.computed = { version: this.log.version, auth, view, changes: this.authorityChanges }
+  private evaluate (): Derived {
+    const d = this.derived
+    if (this.derivedVersion !== this.log.version) {
+      // Ops added to the log behind our back (not through commit): derive from scratch.
+      if (this.log.version === this.derivedVersion + this.fresh.length) d.update(this.fresh)
+      else d.full()
+      this.fresh = []
+      this.derivedVersion = this.log.version
     }
-    return this.computed
+    return d
   }
 
-  /** Authority facts (ranks, cutoffs, revoked keys, subjects' ops), always current. */
+  /** Authority facts (ranks, cutoffs, revoked keys, subjects' ops), always current (updated in place). */
   get authority (): AuthorityResult { return this.evaluate().auth }
 
-  /**
-   * Authority facts for checking a local action: reuses the last evaluation when only this
-   * node's own plain enrolls came since, so enrolling N members costs O(N), not O(N²).
-   */
-  authorityForAuthoring (): { auth: AuthorityResult, revokedKeys: Set<string> } {
-    const c = this.computed !== undefined && this.computed.changes === this.authorityChanges ? this.computed : this.evaluate()
-    return { auth: c.auth, revokedKeys: c.view.revokedKeys }
+  /** Authority facts for checking a local action (current: updating them costs O(new ops)). */
+  authorityForAuthoring (): { auth: AuthorityResult, revokedKeys: Set<string>, derived: Derived } {
+    const d = this.evaluate()
+    return { auth: d.auth, revokedKeys: d.view.revokedKeys, derived: d }
   }
 
   /** Live members at `now` (default: the clock), sorted by wg key. */
   members (now = this.clock.now()): Member[] {
-    const out: Member[] = [this.rootMember()]
-    for (const e of this.evaluate().view.live.values()) {
+    const entries = this.sortedEntries()
+    const root = this.org.rootWgPublicKey.mapKey
+    const rootAt = lowerBound(entries, root)
+    const out: Member[] = []
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]
+      if (i === rootAt) out.push(this.rootMember())
       if (this.isExpired(e.record, now)) continue
-      out.push(this.toMember(e.record, e.rank))
+      out.push(this.toMember(e))
     }
-    return out.sort((a, b) => a.wgPublicKey.toBase64() < b.wgPublicKey.toBase64() ? -1 : 1)
+    if (rootAt === entries.length) out.push(this.rootMember())
+    return out
+  }
+
+  /** The live entries in wg key order, updated by what changed since last time. */
+  private sortedEntries (): ViewEntry[] {
+    const d = this.evaluate()
+    const live = d.view.live
+    if (this.sorted === undefined || this.sorted.passes !== d.fullPasses) {
+      d.takeChanged()
+      this.sorted = { passes: d.fullPasses, entries: sortByWgKey([...live.values()]) }
+      return this.sorted.entries
+    }
+    const list = d.takeChanged()
+    if (list.length === 0) return this.sorted.entries
+    // Many changes (a bulk merge): sorting afresh is cheaper than merging.
+    if (list.length * 4 > live.size) {
+      this.sorted.entries = sortByWgKey([...live.values()])
+      return this.sorted.entries
+    }
+    const entries = placeChanged(this.sorted.entries, list, live)
+    this.sorted.entries = entries
+    return entries
   }
 
   member (wgPublicKey: Key, now = this.clock.now()): Member | undefined {
-    if (wgPublicKey.equals(this.org.rootWgPublicKey)) return this.rootMember()
+    if (wgPublicKey.mapKey === this.org.rootWgPublicKey.mapKey) return this.rootMember()
     const e = this.evaluate().view.live.get(wgPublicKey.mapKey)
     if (e === undefined || this.isExpired(e.record, now)) return undefined
-    return this.toMember(e.record, e.rank)
+    return this.toMember(e)
   }
 
   /** The enroll op whose record is the member's now (expiry not applied). */
@@ -194,7 +232,8 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
 
   /** The root, a member by genesis. */
   rootMember (): Member {
-    return this.toMember({ wgPublicKey: this.org.rootWgPublicKey, signPublicKey: this.genesis.author, roles: ['admin'] }, 0)
+    const record: MemberRecord = { wgPublicKey: this.org.rootWgPublicKey, signPublicKey: this.genesis.author, roles: ['admin'] }
+    return this.toMember({ enroll: this.genesis, record, rank: 0 })
   }
 
   /** Whether a wg or signing key was revoked: it can never be a member again. */
@@ -219,14 +258,15 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     return r.expiresAt !== undefined && r.expiresAt + this.maxClockSkewMs < now
   }
 
-  private toMember (r: MemberRecord, rank: number | undefined): Member {
-    const m: Member = {
-      wgPublicKey: r.wgPublicKey,
-      signPublicKey: r.signPublicKey,
-      roles: r.roles,
-      overlayAddress: overlayAddress(this.org.prefix, this.orgId, r.wgPublicKey)
-    }
-    if (r.name !== undefined) m.name = r.name
+  private toMember (e: ViewEntry): Member {
+    const r = e.record
+    const rank = e.rank
+    const d = this.derived
+    const overlayAddress = (e.address ??= d.hasher.format(e.addrSlot !== undefined ? d.addresses.hashKeyAt(e.addrSlot) : d.addressOf(r.wgPublicKey)))
+    // Named members (the common case) are made whole: no property added afterwards.
+    const m: Member = r.name !== undefined
+      ? { wgPublicKey: r.wgPublicKey, signPublicKey: r.signPublicKey, roles: r.roles, overlayAddress, name: r.name }
+      : { wgPublicKey: r.wgPublicKey, signPublicKey: r.signPublicKey, roles: r.roles, overlayAddress }
     if (r.staticEndpoints !== undefined) m.staticEndpoints = r.staticEndpoints
     if (r.expiresAt !== undefined) m.expiresAt = r.expiresAt
     if (rank !== undefined) m.rank = rank
@@ -238,6 +278,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
 }
 
 function toIdKey (id: Uint8Array): string { return Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1') }
+
 
 /** Resolves and verifies a genesis op: its author is in it and its org id is its own hash. */
 export function resolveGenesis (w: WireOp): Op {

@@ -15,7 +15,7 @@
 import { overlayAddressBytes } from '../identity/overlay.js'
 import type { Key } from '../identity/key.js'
 import { toKeyString } from '../util/bytes.js'
-import { byLamportId, type AuthorityResult } from './authority.js'
+import { byLamportId, type AuthorityResult, type SubjectOps } from './authority.js'
 import type { LoggedOp, OpLog } from './log.js'
 import type { MemberRecord } from './op.js'
 
@@ -25,6 +25,10 @@ export interface ViewEntry {
   record: MemberRecord
   /** Set when the subject holds a valid admin grant. */
   rank: number | undefined
+  /** The member's overlay address as text, once something has formatted it. */
+  address?: string
+  /** Where the view's `AddressIndex` keeps the member's address, when it was computed so. */
+  addrSlot?: number
 }
 
 export interface ComputedView {
@@ -36,48 +40,103 @@ export interface ComputedView {
   gone: Map<string, { subject: Key, reason: 'removed' | 'revoked' | 'left' }>
 }
 
+/**
+ * Overlay addresses as the uniqueness rule needs them: each subject's address gets a slot
+ * (equal slots exactly for equal addresses), and each slot the earliest valid enroll holding it.
+ */
+export interface AddressIndex {
+  /** Subject `s`'s slot, made if its address has none yet. */
+  slot (s: string, so: SubjectOps): number
+  owner (slot: number): LoggedOp | undefined
+  setOwner (slot: number, first: LoggedOp): void
+}
+
+/** An `AddressIndex` over a Map, from whatever `addressOf` gives (equal iff addresses are). */
+export class MapAddressIndex implements AddressIndex {
+  private readonly slots = new Map<string, number>()
+  private readonly owners: Array<LoggedOp | undefined> = []
+  constructor (private readonly addressOf: (s: string, so: SubjectOps) => string) {}
+  slot (s: string, so: SubjectOps): number {
+    const a = this.addressOf(s, so)
+    let i = this.slots.get(a)
+    if (i === undefined) { i = this.owners.length; this.owners.push(undefined); this.slots.set(a, i) }
+    return i
+  }
+
+  owner (slot: number): LoggedOp | undefined { return this.owners[slot] }
+  setOwner (slot: number, first: LoggedOp): void { this.owners[slot] = first }
+}
+
 export function computeView (log: OpLog, auth: AuthorityResult, orgPrefix: Uint8Array, orgId: Uint8Array, addrCache: Map<string, string>): ComputedView {
+  return computeViewState(log, auth, new MapAddressIndex((s, so) => {
+    let addr = addrCache.get(s)
+    if (addr === undefined) {
+      addr = toKeyString(overlayAddressBytes(orgPrefix, orgId, so.subject))
+      addrCache.set(s, addr)
+    }
+    return addr
+  }), false)
+}
+
+/** The view from scratch, keeping overlay addresses in `addresses` (which must start empty). */
+export function computeViewState (log: OpLog, auth: AuthorityResult, addresses: AddressIndex, keepSlots = true): ComputedView {
   const revokedKeys = new Set<string>()
   for (const so of auth.bySubject.values()) {
     if (!so.revoked) continue
     revokedKeys.add(so.subject.mapKey)
     for (const e of so.enrolls) if (e.payload.kind === 2) revokedKeys.add(e.payload.record.signPublicKey.mapKey)
   }
-  const live = new Map<string, ViewEntry>()
-  const gone: ComputedView['gone'] = new Map()
-  const addrOwner = new Map<string, LoggedOp>()
+  const view: ComputedView = { live: new Map(), revokedKeys, gone: new Map() }
   for (const [s, so] of auth.bySubject) {
     if (so.enrolls.length === 0) continue
     // Overlay addresses are unique: the earliest valid enroll of an address keeps it.
-    let addr = addrCache.get(s)
-    if (addr === undefined) {
-      addr = toKeyString(overlayAddressBytes(orgPrefix, orgId, so.subject))
-      addrCache.set(s, addr)
-    }
-    const first = so.enrolls.length === 1 ? so.enrolls[0] : [...so.enrolls].sort(byLamportId)[0]
-    const prior = addrOwner.get(addr)
+    const addr = addresses.slot(s, so)
+    const first = firstEnroll(so)
+    const prior = addresses.owner(addr)
     if (prior !== undefined) {
       if (byLamportId(prior, first) < 0) { for (const e of so.enrolls) e.valid = false; continue }
       const loser = prior.payload.kind === 2 ? prior.payload.record.wgPublicKey.mapKey : ''
-      live.delete(loser)
+      view.live.delete(loser)
       for (const e of auth.bySubject.get(loser)?.enrolls ?? []) e.valid = false
     }
-    addrOwner.set(addr, first)
-
-    if (revokedKeys.has(s)) { gone.set(s, { subject: so.subject, reason: 'revoked' }); continue }
-    let best: LoggedOp | undefined
-    for (const e of so.enrolls) {
-      if (e.payload.kind !== 2 || revokedKeys.has(e.payload.record.signPublicKey.mapKey)) continue
-      if (so.removals.some(r => log.inPast(e, r))) continue
-      if (so.enrolls.length > 1 && so.enrolls.some(e2 => e2 !== e && log.inPast(e, e2))) continue
-      if (best === undefined || byLamportId(best, e) < 0) best = e
-    }
-    if (best === undefined || best.payload.kind !== 2) {
-      const left = so.removals.some(r => r.payload.kind === 5)
-      gone.set(s, { subject: so.subject, reason: left ? 'left' : 'removed' })
-      continue
-    }
-    live.set(s, { enroll: best, record: best.payload.record, rank: auth.rankOfSubject.get(s) })
+    addresses.setOwner(addr, first)
+    settleSubject(log, auth, view, s, so, keepSlots ? addr : undefined)
   }
-  return { live, revokedKeys, gone }
+  return view
+}
+
+/** The subject's earliest valid enroll, in (lamport, id) order. */
+export function firstEnroll (so: SubjectOps): LoggedOp {
+  let first = so.enrolls[0]
+  for (let i = 1; i < so.enrolls.length; i++) if (byLamportId(so.enrolls[i], first) < 0) first = so.enrolls[i]
+  return first
+}
+
+/**
+ * Sets subject `s`'s place in the view (live with its record, or gone with why) from its ops,
+ * once its address is known to be its own.
+ */
+export function settleSubject (log: OpLog, auth: AuthorityResult, view: ComputedView, s: string, so: SubjectOps, addrSlot?: number): void {
+  const { live, gone, revokedKeys } = view
+  if (revokedKeys.size > 0 && revokedKeys.has(s)) { live.delete(s); gone.set(s, { subject: so.subject, reason: 'revoked' }); return }
+  let best: LoggedOp | undefined
+  const enrolls = so.enrolls
+  if (enrolls.length === 1 && so.removals.length === 0) {
+    // The common case: one enroll, nothing against it.
+    const e = enrolls[0]
+    if (e.payload.kind === 2 && (revokedKeys.size === 0 || !revokedKeys.has(e.payload.record.signPublicKey.mapKey))) best = e
+  } else for (const e of enrolls) {
+    if (e.payload.kind !== 2 || revokedKeys.has(e.payload.record.signPublicKey.mapKey)) continue
+    if (so.removals.length > 0 && so.removals.some(r => log.inPast(e, r))) continue
+    if (so.enrolls.length > 1 && so.enrolls.some(e2 => e2 !== e && log.inPast(e, e2))) continue
+    if (best === undefined || byLamportId(best, e) < 0) best = e
+  }
+  if (best === undefined || best.payload.kind !== 2) {
+    const left = so.removals.some(r => r.payload.kind === 5)
+    live.delete(s)
+    gone.set(s, { subject: so.subject, reason: left ? 'left' : 'removed' })
+    return
+  }
+  if (gone.size > 0) gone.delete(s)
+  live.set(s, { enroll: best, record: best.payload.record, rank: auth.rankOfSubject.get(s), address: undefined, addrSlot })
 }

@@ -55,7 +55,9 @@ export function writeVarBytes (enc: Encoder, b: Uint8Array): void {
 }
 
 const utf8 = new TextEncoder()
-const utf8d = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM: a leading U+FEFF is content, not a byte-order mark to strip (else two byte
+// strings would decode to one value and an op would have two encodings).
+const utf8d = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export function writeVarString (enc: Encoder, s: string): void {
   writeVarBytes(enc, utf8.encode(s))

@@ -112,8 +112,10 @@ describe('membership rules', function () {
           const a2 = new Admin(twin, pool.admins[0].signer)
           const n = 1 + random.int(3)
           for (let i = 0; i < n; i++) {
-            a1.enroll({ wgPublicKey: pool.members[1 + random.int(5)].wg, signPublicKey: pool.members[1 + random.int(5)].signer.publicKey, name: `x${i}` })
-            a2.enroll({ wgPublicKey: pool.members[1 + random.int(5)].wg, signPublicKey: pool.members[1 + random.int(5)].signer.publicKey, name: `y${i}` })
+            const m1 = pool.members[1 + random.int(5)]
+            const m2 = pool.members[1 + random.int(5)]
+            a1.enroll({ wgPublicKey: m1.wg, signPublicKey: m1.signer.publicKey, name: `x${i}` })
+            a2.enroll({ wgPublicKey: m2.wg, signPublicKey: m2.signer.publicKey, name: `y${i}` })
           }
           // X sees one branch, Y the other; then they sync both ways.
           const x = new Replica(pool.genesis, { store, clock: pool.clock })

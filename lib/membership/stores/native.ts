@@ -18,7 +18,7 @@ import { SyncDecodeError } from '../../errors.js'
 import { keyIdMapKey, KEY_ID_BYTES } from '../../identity/key.js'
 import { Decoder, Encoder, readBytes, readVarBytes, readVarUint, writeBytes, writeVarBytes, writeVarUint } from '../../util/encoding.js'
 import { bytesEqual, compareBytes } from '../../util/bytes.js'
-import { readOp } from '../codec.js'
+import { readDecodedOp } from '../codec.js'
 import type { LoggedOp, OpLog } from '../log.js'
 import { HASH_PREFIX_BYTES, MAX_OP_BYTES, type Op, type WireOp } from '../op.js'
 import type { OpStore, UnpackResult } from './store.js'
@@ -56,9 +56,9 @@ export class NativeOpStore implements OpStore {
   private buckets (): Array<{ count: number, xor: Uint8Array }> {
     const out = Array.from({ length: STANDALONE_BUCKETS }, () => ({ count: 0, xor: new Uint8Array(HASH_PREFIX_BYTES) }))
     for (const op of this.log.standalone) {
-      const b = out[op.id[0] % STANDALONE_BUCKETS]
+      const b = out[op.idKey.charCodeAt(0) % STANDALONE_BUCKETS]
       b.count++
-      for (let i = 0; i < HASH_PREFIX_BYTES; i++) b.xor[i] ^= op.id[i]
+      for (let i = 0; i < HASH_PREFIX_BYTES; i++) b.xor[i] ^= op.idKey.charCodeAt(i)
     }
     return out
   }
@@ -95,7 +95,7 @@ export class NativeOpStore implements OpStore {
     }
     const mine = this.buckets()
     for (const op of this.log.standalone) {
-      const i = op.id[0] % STANDALONE_BUCKETS
+      const i = op.idKey.charCodeAt(0) % STANDALONE_BUCKETS
       const theirs = buckets[i]
       if (theirs === undefined || theirs.count !== mine[i].count || !bytesEqual(theirs.xor, mine[i].xor)) out.push(op)
     }
@@ -113,11 +113,17 @@ export class NativeOpStore implements OpStore {
     const ops: WireOp[] = []
     let malformed = 0
     for (let i = 0; i < n; i++) {
-      const bytes = readVarBytes(dec, MAX_OP_BYTES)
+      const at = dec.pos
+      const len = readVarUint(dec, 4)
+      if (len > MAX_OP_BYTES) fail(`field at byte ${at} is ${len} bytes, limit ${MAX_OP_BYTES}`)
+      if (len > dec.end - dec.pos) fail(`truncated at byte ${dec.pos}: need ${len} bytes, have ${dec.end - dec.pos}`)
+      const start = dec.pos
+      dec.pos += len
       try {
-        const d = new Decoder(bytes, fail)
-        const op = readOp(d)
-        if (d.pos !== bytes.length) { malformed++; continue }
+        // Decoded in place: each op keeps one view into the diff (see readDecodedOp).
+        const d = new Decoder(diff, fail, start, start + len)
+        const op = readDecodedOp(d)
+        if (d.pos !== start + len) { malformed++; continue }
         ops.push(op)
       } catch {
         malformed++
