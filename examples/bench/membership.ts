@@ -149,18 +149,7 @@ async function benchSigned (name: OpStoreName, w: Workload): Promise<MeasuredRow
 
   progress(`${name}: heap of a replica holding ${n} members (in a fresh process)`)
   const heap = heapInChild(name, n, diff, genesis.wire)
-  return {
-    store: name,
-    members: n,
-    localOpUs: round(localOpUs),
-    syncBytesPerMember: round(diff.length / n),
-    upToDateMs: round(upToDateMs),
-    mergeMs: round(mergeMs),
-    churnDeltaBytes: delta.length,
-    churnApplyMs: round(churnApplyMs),
-    heapBytesPerMember: heap.heapBytesPerMember,
-    offHeapBytesPerMember: heap.offHeapBytesPerMember
-  }
+  return row(name, n, { localOpUs, syncBytes: diff.length, upToDateMs, mergeMs, churnDeltaBytes: delta.length, churnApplyMs }, heap)
 }
 
 async function benchNaive<D> (s: NaiveStore<D>, w: Workload): Promise<MeasuredRow> {
@@ -198,15 +187,20 @@ async function benchNaive<D> (s: NaiveStore<D>, w: Workload): Promise<MeasuredRo
 
   progress(`${s.name}: heap of a replica holding ${n} members (in a fresh process)`)
   const heap = heapInChild(s.name, n, full)
+  return row(s.name, n, { localOpUs, syncBytes: full.length, upToDateMs, mergeMs, churnDeltaBytes: delta.length, churnApplyMs }, heap)
+}
+
+/** One table row from raw figures (rounded here, once). */
+function row (store: string, n: number, f: { localOpUs: number, syncBytes: number, upToDateMs: number, mergeMs: number, churnDeltaBytes: number, churnApplyMs: number }, heap: { heapBytesPerMember: number | null, offHeapBytesPerMember: number | null }): MeasuredRow {
   return {
-    store: s.name,
+    store,
     members: n,
-    localOpUs: round(localOpUs),
-    syncBytesPerMember: round(full.length / n),
-    upToDateMs: round(upToDateMs),
-    mergeMs: round(mergeMs),
-    churnDeltaBytes: delta.length,
-    churnApplyMs: round(churnApplyMs),
+    localOpUs: round(f.localOpUs),
+    syncBytesPerMember: round(f.syncBytes / n),
+    upToDateMs: round(f.upToDateMs),
+    mergeMs: round(f.mergeMs),
+    churnDeltaBytes: f.churnDeltaBytes,
+    churnApplyMs: round(f.churnApplyMs),
     heapBytesPerMember: heap.heapBytesPerMember,
     offHeapBytesPerMember: heap.offHeapBytesPerMember
   }
