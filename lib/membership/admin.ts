@@ -109,7 +109,8 @@ export class Admin {
   }
 
   private author (payload: Payload): Op {
-    const op = authorOp(this.replica.log, this.signer, this.replica.orgId, payload)
+    const ranked = this.replica.authorityForAuthoring().auth.rankOfChain
+    const op = authorOp(this.replica.log, this.signer, this.replica.orgId, payload, c => ranked.has(c))
     this.replica.addLocal(op)
     return op
   }
@@ -120,7 +121,8 @@ export function leave (replica: Replica, signer: Signer, wgPublicKey: Key): Op {
   if (wgPublicKey.equals(replica.org.rootWgPublicKey)) throw new NotAuthorizedError('the root cannot leave its org')
   const m = replica.member(wgPublicKey)
   if (m === undefined || !m.signPublicKey.equals(signer.publicKey)) throw new NotAuthorizedError('only a current member can leave, with its own signing key')
-  const op = authorOp(replica.log, signer, replica.orgId, { kind: 5, leave: { subject: wgPublicKey } })
+  const ranked = replica.authorityForAuthoring().auth.rankOfChain
+  const op = authorOp(replica.log, signer, replica.orgId, { kind: 5, leave: { subject: wgPublicKey } }, c => ranked.has(c))
   replica.addLocal(op)
   return op
 }

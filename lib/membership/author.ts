@@ -10,17 +10,25 @@ import type { Signer } from '../identity/sign.js'
 import { concatBytes, compareBytes } from '../util/bytes.js'
 import { Encoder } from '../util/encoding.js'
 import { checkFields, decodeOp, sha256, signedBytes, writeOpBody } from './codec.js'
-import type { LoggedOp, OpLog } from './log.js'
+import type { Chain, LoggedOp, OpLog } from './log.js'
 import { MAX_DEPS, MAX_OP_BYTES, OpKind, type Dep, type Op, type Payload } from './op.js'
 
-/** Heads of every chain other than `self`, as deps, sorted by key id. */
-export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAuthorKey: string | undefined): Dep[] {
+/**
+ * Heads of the chains other than `self` that `counts` (those of ranked admins: a chain with no
+ * rank can never hold a valid op, and counting it would let any member bloat every admin's
+ * deps past MAX_DEPS by signing a few chains of its own), as deps sorted by key id. On a
+ * forked chain the head is its highest valid op, on the branch a revoke pinned if any.
+ */
+export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAuthorKey: string | undefined, counts: (c: Chain) => boolean = () => true): Dep[] {
   const deps: Dep[] = []
   for (const c of log.chains) {
-    if (c.author.mapKey === selfAuthorKey) continue
-    const tips = c.at(c.maxSeq)
-    if (tips.length === 0) continue
-    const head = tips.length === 1 ? tips[0] : [...tips].sort((a, b) => compareBytes(a.id, b.id))[0]
+    if (c.author.mapKey === selfAuthorKey || !counts(c)) continue
+    let head: LoggedOp | undefined
+    if (c.forkSeq === Infinity) head = c.at(c.maxSeq)[0]
+    else {
+      for (let s = c.maxSeq; s >= 1 && head === undefined; s--) head = c.at(s).find(o => o.valid)
+    }
+    if (head === undefined) continue
     if (selfPrev !== undefined && selfPrev.base.get(c) === head) continue
     deps.push({ keyId: c.author.id, seq: head.seq, hash: head.id.subarray(0, 8) })
   }
@@ -30,7 +38,8 @@ export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAut
 }
 
 /** Builds, signs and returns an op (not yet added). `orgId` is undefined only for genesis. */
-export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefined, payload: Payload): Op {
+/** `counts` picks the chains deps may name (see `currentDeps`). */
+export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefined, payload: Payload, counts?: (c: Chain) => boolean): Op {
   const kind = payload.kind
   const author = signer.publicKey
   let seq = 0
@@ -45,7 +54,7 @@ export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefi
   } else if (kind === OpKind.genesis) {
     seq = 1
   }
-  const deps = kind === OpKind.genesis ? [] : currentDeps(log, prev, kind === OpKind.leave ? undefined : author.mapKey)
+  const deps = kind === OpKind.genesis ? [] : currentDeps(log, prev, kind === OpKind.leave ? undefined : author.mapKey, counts)
   let lamport = prev?.lamport ?? 0
   for (const d of deps) {
     const dop = log.findDep(d)

@@ -118,15 +118,21 @@ export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState 
       if (limit !== Infinity) cutoff.set(x, limit)
       const run: LoggedOp[] = []
       const top = Math.min(limit, x.maxSeq)
+      // On a pinned chain, only the pinned branch counts where the chain forks: walk that
+      // branch down once (below the fork, every op is on it).
+      const onPin = new Set<LoggedOp>()
+      if (pin !== undefined && x.forkSeq <= top) {
+        for (let cur: LoggedOp | undefined = pin; cur !== undefined && cur.seq >= x.forkSeq; cur = cur.prevKey === undefined ? undefined : log.byId.get(cur.prevKey)) onPin.add(cur)
+      }
       for (let s = 1; s <= top; s++) {
         const slot = x.bySeq[s]
         if (slot === undefined) continue
         if (!Array.isArray(slot)) {
-          if (pin === undefined || log.ancestorAt(pin, s) === slot) run.push(slot)
+          if (pin === undefined || s < x.forkSeq || onPin.has(slot)) run.push(slot)
           continue
         }
         for (const op of slot) {
-          if (pin !== undefined && log.ancestorAt(pin, s) !== op) continue
+          if (pin !== undefined && !onPin.has(op)) continue
           run.push(op)
         }
       }

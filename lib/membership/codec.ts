@@ -307,6 +307,9 @@ function readRecord (dec: Decoder): MemberRecord {
     }
   }
   if ((flags & F_EXPIRES) !== 0) r.expiresAt = readVarUint(dec, 7)
+  // Records are shared by the log, the view and every Member handed out: never mutable.
+  Object.freeze(r.roles)
+  if (r.staticEndpoints !== undefined) Object.freeze(r.staticEndpoints)
   return r
 }
 

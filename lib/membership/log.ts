@@ -21,7 +21,8 @@ import { SIGNATURE_BYTES } from '../identity/sign.js'
 import { fromKeyString, toKeyString } from '../util/bytes.js'
 import { HASH_PREFIX_BYTES, type Dep, type Op, type OpKind, type Payload, type WireOp } from './op.js'
 
-export type Base = ReadonlyMap<Chain, LoggedOp>
+/** Per other chain, the highest op(s) of it in an op's causal past: several only where the chain forks and the past holds more than one branch. */
+export type Base = ReadonlyMap<Chain, LoggedOp | LoggedOp[]>
 
 export interface LoggedOp extends Op {
   /** `id` as a map key. */
@@ -229,14 +230,40 @@ export class OpLog {
     for (const d of deps) {
       const dop = this.findDep(d)
       if (dop?.chain === undefined) continue
-      take(out, dop.chain, dop)
-      for (const [c, h] of dop.base) take(out, c, h)
+      this.take(out, dop.chain, dop)
+      for (const [c, h] of dop.base) {
+        if (Array.isArray(h)) for (const x of h) this.take(out, c, x)
+        else this.take(out, c, h)
+      }
     }
     return out
   }
 
-  /** The highest op of `chain` in the causal past of `r` (inclusive). */
-  headIn (r: LoggedOp, chain: Chain): LoggedOp | undefined {
+  /**
+   * Adds `op` to the heads kept for its chain: the highest op on an unforked chain; on a
+   * forked one, every branch tip the past holds (a branch lost here would make a remove that
+   * saw it miss the enroll it cancels).
+   */
+  private take (m: Map<Chain, LoggedOp | LoggedOp[]>, c: Chain, op: LoggedOp): void {
+    const cur = m.get(c)
+    if (cur === undefined) { m.set(c, op); return }
+    if (!Array.isArray(cur) && c.forkSeq === Infinity) { if (cur.seq < op.seq) m.set(c, op); return }
+    const heads = Array.isArray(cur) ? cur : [cur]
+    if (heads.some(h => this.isAncestor(op, h))) return
+    const kept = heads.filter(h => !this.isAncestor(h, op))
+    kept.push(op)
+    m.set(c, kept.length === 1 ? kept[0] : kept)
+  }
+
+  /** a is b or an ancestor of b on b's chain (same chain assumed). */
+  private isAncestor (a: LoggedOp, b: LoggedOp): boolean {
+    if (a.seq > b.seq) return false
+    if (a.seq < a.chain!.forkSeq) return true
+    return this.ancestorAt(b, a.seq) === a
+  }
+
+  /** The highest op(s) of `chain` in the causal past of `r` (inclusive). */
+  headIn (r: LoggedOp, chain: Chain): LoggedOp | LoggedOp[] | undefined {
     return r.chain === chain ? r : r.base.get(chain)
   }
 
@@ -245,9 +272,9 @@ export class OpLog {
     const chain = e.chain
     if (chain === undefined) return false
     const h = this.headIn(r, chain)
-    if (h === undefined || h.seq < e.seq) return false
-    if (e.seq < chain.forkSeq) return true
-    return this.ancestorAt(h, e.seq) === e
+    if (h === undefined) return false
+    if (!Array.isArray(h)) return this.isAncestor(e, h)
+    return h.some(x => this.isAncestor(e, x))
   }
 
   /** The op at `seq` on the branch ending at `h`. */
@@ -276,9 +303,4 @@ export class OpLog {
     ops.sort((a, b) => a.lamport - b.lamport)
     yield * ops
   }
-}
-
-function take (m: Map<Chain, LoggedOp>, c: Chain, op: LoggedOp): void {
-  const cur = m.get(c)
-  if (cur === undefined || cur.seq < op.seq) m.set(c, op)
 }

@@ -62,8 +62,10 @@ export interface Member {
   wgPublicKey: Key
   signPublicKey: Key
   name?: string
-  roles: string[]
-  staticEndpoints?: string[]
+  /** Frozen: shared with the op it came from. */
+  roles: readonly string[]
+  /** Frozen: shared with the op it came from. */
+  staticEndpoints?: readonly string[]
   expiresAt?: number
   /** The member's /128 in the org prefix. */
   overlayAddress: string
@@ -75,6 +77,8 @@ export interface MergeResult extends IngestResult {
   /** Ops in the diff that did not decode. */
   malformed: number
 }
+
+const ROOT_ROLES: string[] = Object.freeze(['admin']) as unknown as string[]
 
 export const DEFAULT_MAX_CLOCK_SKEW_MS = REPLICA_CONFIG.maxClockSkewMs.default
 
@@ -232,7 +236,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
 
   /** The root, a member by genesis. */
   rootMember (): Member {
-    const record: MemberRecord = { wgPublicKey: this.org.rootWgPublicKey, signPublicKey: this.genesis.author, roles: ['admin'] }
+    const record: MemberRecord = { wgPublicKey: this.org.rootWgPublicKey, signPublicKey: this.genesis.author, roles: ROOT_ROLES }
     return this.toMember({ enroll: this.genesis, record, rank: 0 })
   }
 
