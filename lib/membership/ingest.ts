@@ -17,11 +17,11 @@
 import type { Key } from '../identity/key.js'
 import { keyIdMapKey } from '../identity/key.js'
 import { toKeyString } from '../util/bytes.js'
-import { sha256, sha256Key, signedBytes } from './codec.js'
+import { decodeOp, sha256, sha256Key, signedBytes } from './codec.js'
 import { resolveInOrder } from './ingest-fast.js'
 import { OpEntry, resolvedOp, type LoggedOp, type OpLog } from './log.js'
 import { HASH_PREFIX_BYTES, OpKind, type Op, type WireOp } from './op.js'
-import { isKnownVerified, rememberVerified, type BatchVerifier, type SignatureJob } from './verify.js'
+import { isKnownFailed, rememberFailed, isKnownVerified, rememberVerified, type BatchVerifier, type SignatureJob } from './verify.js'
 import { bytesEqual } from '../util/bytes.js'
 import { verifySignature } from '../identity/sign.js'
 
@@ -38,10 +38,19 @@ export interface IngestResult {
   needs: Array<{ keyId: Uint8Array, seq: number }>
 }
 
-interface Parked { w: WireOp, source: string, dead: boolean, counted?: boolean }
+interface Parked {
+  w: WireOp
+  source: string
+  dead: boolean
+  counted?: boolean
+  /** Candidates (ops at the position, or keys with the id) the need had when parked. */
+  seen?: number
+}
 interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean, from?: Parked }
 
 export const DEFAULT_PENDING_QUOTA = 4096
+/** (author, prev) pairs tried for one op: an honest fork has two or three branches; more is a flood. */
+const MAX_CANDIDATES = 8
 
 export class Ingest {
   private readonly parked = new Map<string, Parked[]>()
@@ -143,9 +152,14 @@ export class Ingest {
         const op = r.op
         if (!r.sigOk) {
           res.forged++
-          // Resolved on the wrong branch of a fork whose other op has not arrived yet, maybe:
-          // it waits (under quota) for another op at seq − 1.
-          if (op.seq > 1 && r.from !== undefined) this.repark(`s:${keyIdMapKey(op.author.id)}:${op.seq - 1}`, r.from, newlyParked)
+          if (r.signed !== undefined) rememberFailed(r.idKey, op.sig)
+          // Resolved on the wrong branch of a fork whose other op has not arrived yet, or
+          // against another key sharing the author's key id, maybe: it waits (under quota)
+          // for another candidate, and is tried again only when one arrives.
+          if (r.from !== undefined) {
+            const idStr = keyIdMapKey(op.author.id)
+            this.repark(op.seq > 1 ? `s:${idStr}:${op.seq - 1}` : `k:${idStr}`, r.from, newlyParked)
+          }
           continue
         }
         const missing = this.missingPast(op)
@@ -165,19 +179,28 @@ export class Ingest {
     // Ops may have been woken by an op that was only tentatively resolved and then failed
     // (a fork's other branch, a forged op at the same seq), and parked again under a need that
     // the log now meets: retry those while retrying makes progress.
-    const retry: Parked[] = []
+    // Only ops whose need gained a candidate since they were parked are tried: a forgery
+    // waiting for a branch that never comes costs nothing until an op at its position does.
+    const retry = new Map<string, Parked[]>()
     if (res.added.length > 0) {
       for (const [need, list] of this.parked) {
-        if (!this.needMet(need)) continue
-        for (const p of list) if (!p.dead) retry.push(p)
+        const n = this.candidateCount(need)
+        for (const p of list) {
+          if (p.dead || n <= (p.seen ?? 0)) continue
+          const bySource = retry.get(p.source)
+          if (bySource === undefined) retry.set(p.source, [p])
+          else bySource.push(p)
+        }
       }
     }
-    if (retry.length > 0) {
-      for (const p of retry) { p.dead = true; if (p.counted === true) { this.parkedCount--; p.counted = false } }
-      const again = await this.ingest(retry.map(p => p.w), source, commit)
+    for (const [src, list] of retry) {
+      for (const p of list) { p.dead = true; if (p.counted === true) { this.parkedCount--; p.counted = false } }
+      // Each under its own source, so its quota stays its own.
+      const again = await this.ingest(list.map(p => p.w), src, commit)
       res.added.push(...again.added)
       res.duplicates += again.duplicates
       res.forged += again.forged
+      res.evicted += again.evicted
     }
 
     // Quotas: oldest parked ops of a source go first.
@@ -185,6 +208,9 @@ export class Ingest {
       if (p.dead) continue
       let list = this.parkedBySource.get(p.source)
       if (list === undefined) { list = []; this.parkedBySource.set(p.source, list) }
+      // Held on its own bytes: a view into the diff it came in would keep the whole diff
+      // (maybe padded to megabytes) alive for as long as the op waits.
+      if (p.w.wire.length < p.w.wire.buffer.byteLength) p.w = decodeOp(p.w.wire.slice())
       list.push(p)
       p.counted = true
       this.parkedCount++
@@ -197,9 +223,10 @@ export class Ingest {
     res.pending = this.parkedCount
     for (const [need, list] of this.parked) {
       if (need.startsWith('s:') && list.some(p => !p.dead && p.source === source)) {
-        const [, id, seq] = need.split(':')
-        const keyId = new Uint8Array(Buffer.from(id, 'latin1'))
-        if (this.log.opsAt(keyId, Number(seq)).length === 0) res.needs.push({ keyId, seq: Number(seq) })
+        const colon = need.lastIndexOf(':')
+        const keyId = new Uint8Array(Buffer.from(need.slice(2, colon), 'latin1'))
+        const seq = Number(need.slice(colon + 1))
+        if (this.log.opsAt(keyId, seq).length === 0) res.needs.push({ keyId, seq })
       }
     }
     return res
@@ -218,15 +245,16 @@ export class Ingest {
     return undefined
   }
 
-  /** Whether the log now holds what a need key waits for. */
-  private needMet (need: string): boolean {
+  /** How many candidates the log holds for a need key: ops at the position, or keys with the id. */
+  private candidateCount (need: string): number {
+    if (need.startsWith('k:')) return this.log.keysFor(new Uint8Array(Buffer.from(need.slice(2), 'latin1'))).length
     const colon = need.lastIndexOf(':')
-    if (need.startsWith('k:')) return this.log.keysFor(new Uint8Array(Buffer.from(need.slice(2), 'latin1'))).length > 0
-    return this.log.opsAt(new Uint8Array(Buffer.from(need.slice(2, colon), 'latin1')), Number(need.slice(colon + 1))).length > 0
+    return this.log.opsAt(new Uint8Array(Buffer.from(need.slice(2, colon), 'latin1')), Number(need.slice(colon + 1))).length
   }
 
   private park (need: string, p: Parked): void {
     p.dead = false
+    p.seen = this.candidateCount(need)
     let list = this.parked.get(need)
     if (list === undefined) { list = []; this.parked.set(need, list) }
     list.push(p)
@@ -297,6 +325,8 @@ export class Ingest {
       if (logged !== undefined) return bytesEqual(logged.sig, w.sig) ? 'dup' : 'wrong-prev'
       const tentative = t.ids.get(idKey)
       if (tentative !== undefined && bytesEqual(tentative, w.sig)) return 'dup'
+      // Known to fail: this candidate is the wrong one (verification is deterministic).
+      if (isKnownFailed(idKey, w.sig)) return 'wrong-prev'
       const op = resolvedOp(w, author, prev, l, idKey)
       if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true }
       return { op, idKey, signed: signed.slice(), sigOk: false }
@@ -306,11 +336,14 @@ export class Ingest {
       const r = tryPrev(combos[0][0], combos[0][1])
       return r === 'wrong-prev' ? waitFor : r
     }
-    // The signature tells which branch (and which key) this op belongs to.
-    for (const [author, prev] of combos) {
+    // The signature tells which branch (and which key) this op belongs to. Verified here, on
+    // this thread, so the candidates are capped: a flood of forged variants at seq − 1 must
+    // not cost (ops × variants) verifies.
+    for (const [author, prev] of combos.slice(0, MAX_CANDIDATES)) {
       const r = tryPrev(author, prev)
       if (typeof r === 'string') { if (r === 'dup') return r; continue }
       if (r.signed === undefined || verifySignature(author, r.signed, w.sig)) return { ...r, signed: undefined, sigOk: true }
+      rememberFailed(r.idKey, w.sig)
     }
     // Its branch or key may not be here yet (or a candidate is itself on the wrong branch so
     // far): wait, under quota, for another candidate.

@@ -92,6 +92,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   readonly orgId: Uint8Array
   readonly org: GenesisPayload
   private readonly ingestor: Ingest
+  private ingesting: Promise<unknown> = Promise.resolve()
   private readonly root: Root
   private readonly clock: Clock
   private readonly maxClockSkewMs: number
@@ -132,7 +133,12 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
 
   /** Accepts wire ops from `source` (a peer id; quotas are per source). */
   async ingest (ops: Iterable<WireOp>, source = 'local'): Promise<IngestResult> {
-    const r = await this.ingestor.ingest(ops, source, op => this.commit(op))
+    // One ingest at a time: a batch waits for its signatures off-thread, and a second batch
+    // resolving meanwhile would not see what the first commits (nor wake what it needs).
+    const list = Array.isArray(ops) ? ops as WireOp[] : [...ops]
+    const run = this.ingesting.then(async () => await this.ingestor.ingest(list, source, op => this.commit(op)))
+    this.ingesting = run.catch(() => {})
+    const r = await run
     if (r.added.length > 0) this.emit('ops:added', { added: r.added.length, source })
     return r
   }

@@ -6,6 +6,7 @@
  * is never taken for verified. Failures are not cached: a forged op costs its sender a verify
  * each time, which rate limits above this layer bound.
  */
+import { toKeyString } from '../util/bytes.js'
 import type { Key } from '../identity/key.js'
 import { randomBytes } from 'node:crypto'
 import { verifySignature } from '../identity/sign.js'
@@ -124,6 +125,23 @@ export function clearVerifyCache (): void {
   entries = new Uint8Array(1024 * ENTRY_BYTES)
   slots = new Int32Array(2048)
   count = 0
+}
+
+const MAX_FAILED = 65_536
+const failed = new Set<string>()
+
+/**
+ * Signatures that failed for an id, remembered so that a forged op parked and tried again
+ * (against another prev candidate, say) never costs a second verify. Bounded: cleared whole
+ * when full, which only costs verifies again.
+ */
+export function rememberFailed (idKey: string, sig: Uint8Array): void {
+  if (failed.size >= MAX_FAILED) failed.clear()
+  failed.add(idKey + toKeyString(sig))
+}
+
+export function isKnownFailed (idKey: string, sig: Uint8Array): boolean {
+  return failed.size > 0 && failed.has(idKey + toKeyString(sig))
 }
 
 /** Verifies on the calling thread. */
