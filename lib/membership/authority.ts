@@ -68,10 +68,6 @@ export function byLamportId (a: LoggedOp, b: LoggedOp): number {
   return a.lamport - b.lamport || (a.idKey < b.idKey ? -1 : a.idKey > b.idKey ? 1 : 0)
 }
 
-export function evaluateAuthority (log: OpLog, root: Root): AuthorityResult {
-  return evaluateAuthorityState(log, root).auth
-}
-
 export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState {
   for (const op of log.byId.values()) op.valid = false
   const rankOfChain = new Map<Chain, number>([[root.chain, 0]])

@@ -16,7 +16,6 @@
  */
 import type { Key } from '../identity/key.js'
 import { keyIdMapKey } from '../identity/key.js'
-import { toKeyString } from '../util/bytes.js'
 import { decodeOp, sha256, sha256Key, signedBytes } from './codec.js'
 import { resolveInOrder } from './ingest-fast.js'
 import { OpEntry, resolvedOp, type LoggedOp, type OpLog } from './log.js'
@@ -381,10 +380,5 @@ class Tentative {
       if (bytesEqual(op.id.subarray(0, HASH_PREFIX_BYTES), hash.subarray(0, HASH_PREFIX_BYTES))) return op
     }
     return undefined
-  }
-
-  find (keyId: Uint8Array, seq: number, hash: Uint8Array): string | undefined {
-    const op = this.findOp(keyId, seq, hash)
-    return op === undefined ? undefined : toKeyString(op.id)
   }
 }

@@ -296,9 +296,8 @@ export class OpLog {
     return out
   }
 
-  /** Every op, chains first (each in seq order), then standalone ops: a causal order. */
+  /** Every op in lamport order, which is a causal order. */
   * all (): Iterable<LoggedOp> {
-    // Chains can depend on each other, so emit by lamport, which respects causality.
     const ops = [...this.byId.values()]
     ops.sort((a, b) => a.lamport - b.lamport)
     yield * ops

@@ -10,6 +10,7 @@
 import { systemClock, type Clock } from '../clock.js'
 import { resolve } from '../config.js'
 import { TypedEventTarget } from '../events.js'
+import { toKeyString } from '../util/bytes.js'
 import { InvalidOpError } from '../errors.js'
 import type { Key } from '../identity/key.js'
 import { formatPrefix } from '../identity/overlay.js'
@@ -146,7 +147,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   /** Adds an op authored and signed here (its signature is trusted and remembered). */
   addLocal (op: Op): LoggedOp {
     if (op.prev !== undefined && !this.log.has(op.prev)) throw new InvalidOpError('local op built on a missing prev')
-    rememberVerified(toIdKey(op.id), op.sig)
+    rememberVerified(toKeyString(op.id), op.sig)
     const l = this.commit(op)
     this.emit('ops:added', { added: 1, source: 'local' })
     return l
@@ -287,7 +288,6 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   get prefixCidr (): string { return formatPrefix(this.org.prefix) }
 }
 
-function toIdKey (id: Uint8Array): string { return Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1') }
 
 
 /** Resolves and verifies a genesis op: its author is in it and its org id is its own hash. */
@@ -295,7 +295,7 @@ export function resolveGenesis (w: WireOp): Op {
   if (w.kind !== OpKind.genesis || w.author === undefined) throw new InvalidOpError('not a genesis op')
   const signed = signedBytes(w.body, undefined, undefined, 1, w.author)
   const id = sha256(signed)
-  const idKey = toIdKey(id)
+  const idKey = toKeyString(id)
   if (!isKnownVerified(idKey, w.sig)) {
     if (!verifySignature(w.author, signed, w.sig)) throw new InvalidOpError('genesis signature does not verify')
     rememberVerified(idKey, w.sig)

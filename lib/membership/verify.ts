@@ -117,9 +117,6 @@ function rehash (size: number): void {
   }
 }
 
-/** How many verifications are remembered. */
-export function verifyCacheSize (): number { return count }
-
 /** For benchmarks: forget every verification, to measure a cold start. */
 export function clearVerifyCache (): void {
   entries = new Uint8Array(1024 * ENTRY_BYTES)

@@ -12,9 +12,7 @@
  * dead, whether it came before, after or concurrently with the revoke. Re-admission needs new
  * keys, so a stolen key cannot be brought back by a racing admin or an old replica.
  */
-import { overlayAddressBytes } from '../identity/overlay.js'
 import type { Key } from '../identity/key.js'
-import { toKeyString } from '../util/bytes.js'
 import { byLamportId, type AuthorityResult, type SubjectOps } from './authority.js'
 import type { LoggedOp, OpLog } from './log.js'
 import type { MemberRecord } from './op.js'
@@ -51,35 +49,8 @@ export interface AddressIndex {
   setOwner (slot: number, first: LoggedOp): void
 }
 
-/** An `AddressIndex` over a Map, from whatever `addressOf` gives (equal iff addresses are). */
-export class MapAddressIndex implements AddressIndex {
-  private readonly slots = new Map<string, number>()
-  private readonly owners: Array<LoggedOp | undefined> = []
-  constructor (private readonly addressOf: (s: string, so: SubjectOps) => string) {}
-  slot (s: string, so: SubjectOps): number {
-    const a = this.addressOf(s, so)
-    let i = this.slots.get(a)
-    if (i === undefined) { i = this.owners.length; this.owners.push(undefined); this.slots.set(a, i) }
-    return i
-  }
-
-  owner (slot: number): LoggedOp | undefined { return this.owners[slot] }
-  setOwner (slot: number, first: LoggedOp): void { this.owners[slot] = first }
-}
-
-export function computeView (log: OpLog, auth: AuthorityResult, orgPrefix: Uint8Array, orgId: Uint8Array, addrCache: Map<string, string>): ComputedView {
-  return computeViewState(log, auth, new MapAddressIndex((s, so) => {
-    let addr = addrCache.get(s)
-    if (addr === undefined) {
-      addr = toKeyString(overlayAddressBytes(orgPrefix, orgId, so.subject))
-      addrCache.set(s, addr)
-    }
-    return addr
-  }), false)
-}
-
 /** The view from scratch, keeping overlay addresses in `addresses` (which must start empty). */
-export function computeViewState (log: OpLog, auth: AuthorityResult, addresses: AddressIndex, keepSlots = true): ComputedView {
+export function computeViewState (log: OpLog, auth: AuthorityResult, addresses: AddressIndex): ComputedView {
   const revokedKeys = new Set<string>()
   for (const so of auth.bySubject.values()) {
     if (!so.revoked) continue
@@ -100,7 +71,7 @@ export function computeViewState (log: OpLog, auth: AuthorityResult, addresses: 
       for (const e of auth.bySubject.get(loser)?.enrolls ?? []) e.valid = false
     }
     addresses.setOwner(addr, first)
-    settleSubject(log, auth, view, s, so, keepSlots ? addr : undefined)
+    settleSubject(log, auth, view, s, so, addr)
   }
   return view
 }

@@ -16,7 +16,7 @@
  */
 import { SyncDecodeError } from '../../errors.js'
 import { keyIdMapKey, KEY_ID_BYTES } from '../../identity/key.js'
-import { Decoder, Encoder, readBytes, readVarBytes, readVarUint, writeBytes, writeVarBytes, writeVarUint } from '../../util/encoding.js'
+import { Decoder, Encoder, readBytes, readVarUint, writeBytes, writeVarBytes, writeVarUint } from '../../util/encoding.js'
 import { bytesEqual, compareBytes } from '../../util/bytes.js'
 import { readDecodedOp } from '../codec.js'
 import type { LoggedOp, OpLog } from '../log.js'
