@@ -38,6 +38,9 @@ export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAut
 }
 
 /** Builds, signs and returns an op (not yet added). `orgId` is undefined only for genesis. */
+/** Ops `authorOp` signed in this process: `Replica.addLocal` trusts these without a verify. */
+export const authoredHere = new WeakSet<Op>()
+
 /** `counts` picks the chains deps may name (see `currentDeps`). */
 export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefined, payload: Payload, counts?: (c: Chain) => boolean): Op {
   const kind = payload.kind
@@ -76,5 +79,7 @@ export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefi
   const sig = signer.sign(signed)
   const wire = concatBytes(body, sig)
   if (wire.length > MAX_OP_BYTES) throw new InvalidOpError(`op is ${wire.length} bytes, limit ${MAX_OP_BYTES}`)
-  return { ...decodeOp(wire), author, prev: prev?.id, lamport, id }
+  const op: Op = { ...decodeOp(wire), author, prev: prev?.id, lamport, id }
+  authoredHere.add(op)
+  return op
 }

@@ -20,7 +20,7 @@
  * order. Anything else, or anything it is unsure of, re-derives everything with the full pass:
  * `update` always ends in the state the full pass gives for the same op set.
  */
-import { randomBytes } from 'node:crypto'
+import { slotHashBytes, slotHashString } from '../util/slot-hash.js'
 import type { Key } from '../identity/key.js'
 import { OverlayHasher } from '../identity/overlay.js'
 import { addRemoval, evaluateAuthorityState, NO_REMOVALS, type AuthorityResult, type Root, type SubjectOps } from './authority.js'
@@ -161,7 +161,7 @@ const ADDR_BYTES = 10
  * over typed arrays: no string or map entry per member. Slot i's address is
  * `bytes[10i … 10i + 10]`, its owner `owners[i]`; `table` maps a hash of the address to
  * slot + 1 (0: empty), linear probing, at most half full. Addresses derive from keys that
- * anyone can grind, so the hash mixes in a per-process random multiplier.
+ * anyone can grind, so slots come from a keyed hash (util/slot-hash.ts).
  */
 export class AddressTable implements AddressIndex {
   private bytes = new Uint8Array(1024 * ADDR_BYTES)
@@ -173,7 +173,7 @@ export class AddressTable implements AddressIndex {
   slot (_s: string, so: SubjectOps): number {
     const a = this.hasher.hashKey(so.subject)
     const mask = this.table.length - 1
-    let i = mix(a.charCodeAt(0), a.charCodeAt(1), a.charCodeAt(2), a.charCodeAt(3)) & mask
+    let i = slotHashString(a, ADDR_BYTES) & mask
     for (; ; i = (i + 1) & mask) {
       const e = this.table[i]
       if (e === 0) break
@@ -207,7 +207,7 @@ export class AddressTable implements AddressIndex {
     const b = this.bytes
     for (let e = 0; e < this.owners.length; e++) {
       const at = e * ADDR_BYTES
-      let i = mix(b[at], b[at + 1], b[at + 2], b[at + 3]) & mask
+      let i = slotHashBytes(b, at, ADDR_BYTES) & mask
       while (table[i] !== 0) i = (i + 1) & mask
       table[i] = e + 1
     }
@@ -215,8 +215,3 @@ export class AddressTable implements AddressIndex {
   }
 }
 
-const MIX = (randomBytes(4).readUInt32LE(0) | 1) >>> 0
-
-function mix (b0: number, b1: number, b2: number, b3: number): number {
-  return Math.imul(((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0, MIX) >>> 7
-}

@@ -10,7 +10,8 @@
 import { systemClock, type Clock } from '../clock.js'
 import { resolve } from '../config.js'
 import { TypedEventTarget } from '../events.js'
-import { toKeyString } from '../util/bytes.js'
+import { authoredHere } from './author.js'
+import { bytesEqual, toKeyString } from '../util/bytes.js'
 import { InvalidOpError } from '../errors.js'
 import type { Key } from '../identity/key.js'
 import { formatPrefix } from '../identity/overlay.js'
@@ -147,6 +148,12 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   /** Adds an op authored and signed here (its signature is trusted and remembered). */
   addLocal (op: Op): LoggedOp {
     if (op.prev !== undefined && !this.log.has(op.prev)) throw new InvalidOpError('local op built on a missing prev')
+    // An op `authorOp` just signed is trusted; anything else is checked like a received op
+    // (its id, its signature), since it goes into the process-wide verify cache.
+    if (!authoredHere.has(op)) {
+      const signed = signedBytes(op.body, this.orgId, op.prev, op.lamport, op.author)
+      if (!bytesEqual(sha256(signed), op.id) || !verifySignature(op.author, signed, op.sig)) throw new InvalidOpError('local op does not verify: wrong id, prev, lamport or signature')
+    }
     rememberVerified(toKeyString(op.id), op.sig)
     const l = this.commit(op)
     this.emit('ops:added', { added: 1, source: 'local' })

@@ -8,7 +8,7 @@
  */
 import { toKeyString } from '../util/bytes.js'
 import type { Key } from '../identity/key.js'
-import { randomBytes } from 'node:crypto'
+import { slotHashBytes, slotHashString } from '../util/slot-hash.js'
 import { verifySignature } from '../identity/sign.js'
 
 export interface SignatureJob {
@@ -32,17 +32,14 @@ const ENTRY_BYTES = ID_BYTES + SIG_BYTES
  * The cache is an open-addressing hash table over typed arrays: no object per entry, nothing
  * for the garbage collector to trace. `entries` holds id ‖ signature back to back (96 bytes
  * each); `slots` maps a hash of the id to entry index + 1 (0: empty), linear probing, at most
- * half full. Ids are SHA-256 outputs, but an author can grind ids, so the slot is their first
- * 32 bits mixed with a per-process random multiplier: collisions cannot be prepared offline.
+ * half full. Ids are SHA-256 outputs an author can grind: slots come from `slotHashString`
+ * (a keyed hash of the first 16 bytes), so colliding ids cannot be prepared offline.
  */
 let entries = new Uint8Array(1024 * ENTRY_BYTES)
 let count = 0
 let slots = new Int32Array(2048)
-const MIX = (randomBytes(4).readUInt32LE(0) | 1) >>> 0
-
 function slotOf (idKey: string, mask: number): number {
-  const h = ((idKey.charCodeAt(0) << 24) | (idKey.charCodeAt(1) << 16) | (idKey.charCodeAt(2) << 8) | idKey.charCodeAt(3)) >>> 0
-  return (Math.imul(h, MIX) >>> 7) & mask
+  return slotHashString(idKey, 16) & mask
 }
 
 /** The entry index of an id, or −1. */
@@ -110,8 +107,7 @@ function rehash (size: number): void {
   const mask = size - 1
   for (let e = 0; e < count; e++) {
     const o = e * ENTRY_BYTES
-    const h = ((entries[o] << 24) | (entries[o + 1] << 16) | (entries[o + 2] << 8) | entries[o + 3]) >>> 0
-    let i = (Math.imul(h, MIX) >>> 7) & mask
+    let i = slotHashBytes(entries, o, 16) & mask
     while (slots[i] !== 0) i = (i + 1) & mask
     slots[i] = e + 1
   }

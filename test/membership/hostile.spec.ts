@@ -11,6 +11,7 @@ import { Replica } from '../../lib/membership/replica.js'
 import { inlineVerifier, type BatchVerifier } from '../../lib/membership/verify.js'
 import { concatBytes } from '../../lib/util/bytes.js'
 import { Encoder } from '../../lib/util/encoding.js'
+import { expectCode } from '../helpers/expect-code.js'
 import { newNode, newOrg, type TestOrg } from '../helpers/org.js'
 
 const w = (op: Op): WireOp => decodeOp(op.wire)
@@ -97,5 +98,17 @@ describe('membership under hostile input', function () {
     const m = org.replica.member(n.wg)!
     expect(() => { (m.roles as string[]).push('admin') }).to.throw(TypeError)
     expect(org.replica.rankOf(n.signer.publicKey)).to.equal(undefined)
+  })
+
+  it('addLocal refuses an op it did not sign itself unless it verifies', async () => {
+    const other = mk()
+    const n = await newNode()
+    const op = org.admin.enroll({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey })
+    const copy = { ...decodeOp(op.wire), author: op.author, prev: op.prev, lamport: op.lamport, id: op.id }
+    const bad = { ...copy, lamport: op.lamport + 1 }
+    expectCode(() => other.addLocal(bad), 'WIREMESH_ERR_INVALID_OP')
+    expect(other.log.has(op.id)).to.equal(false)
+    other.addLocal(copy)
+    expect(other.member(n.wg)).to.not.equal(undefined)
   })
 })
