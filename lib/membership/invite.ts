@@ -105,7 +105,10 @@ function corrupt (why: string, cause?: unknown): never {
 /** Parses and checks a token. Throws InvalidInviteError with the reason. */
 export function readInvite (token: string, init: ReadInviteInit = {}): Invite {
   if (typeof token !== 'string' || !token.startsWith(PREFIX)) corrupt(`it does not start with ${PREFIX}`)
-  const raw = new Uint8Array(Buffer.from(token.slice(PREFIX.length).trim(), 'base64url'))
+  const text = token.slice(PREFIX.length).trim()
+  // Node's decoder skips characters outside the alphabet: refuse them instead.
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) corrupt('it holds characters outside base64url')
+  const raw = new Uint8Array(Buffer.from(text, 'base64url'))
   if (raw.length < 5) corrupt('too short')
   const body = raw.subarray(0, raw.length - 4)
   if (!bytesEqual(sha256(body).subarray(0, 4), raw.subarray(raw.length - 4))) corrupt('checksum mismatch (was it cut or altered in transit?)')
@@ -133,7 +136,9 @@ function parse (body: Uint8Array, init: ReadInviteInit): Invite {
   const ops: Op[] = []
   for (let i = 0; i < n; i++) {
     const w = decodeOp(readVarBytes(dec, MAX_OP_BYTES))
-    const prev = readU8(dec) === 1 ? readBytes(dec, 32).slice() : undefined
+    const hasPrev = readU8(dec)
+    if (hasPrev > 1) corrupt(`op ${i} has a prev flag of ${hasPrev}`)
+    const prev = hasPrev === 1 ? readBytes(dec, 32).slice() : undefined
     const lamport = readVarUint(dec, 7)
     const author = keys.get(w.authorId.toString())
     if (author === undefined || !admins.has(author.mapKey)) corrupt(`op ${i} is not signed by the root or an admin granted earlier in the token`)

@@ -131,6 +131,11 @@ describe('invites', function () {
       })
     })
 
+    it('refuses a token with a character outside base64url inserted (which decoding would skip)', () => {
+      const mid = PREFIX.length + Math.floor((token.length - PREFIX.length) / 2)
+      for (const c of ['!', ' ', '=', '+', '/', '\n']) expectCode(() => readInvite(token.slice(0, mid) + c + token.slice(mid)), INVALID_INVITE)
+    })
+
     it('refuses garbage, a wrong prefix and the empty string', async function () {
       await withSeed(this, (r) => {
         const body = token.slice(PREFIX.length)
