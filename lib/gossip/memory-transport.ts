@@ -16,7 +16,7 @@
  * numbers (loss, then latency) whatever the outcome, so changing the loss rate does not
  * shift the latencies of the other packets.
  *
- * Delivery goes through `clock.setTimeout` even at zero latency, so a packet never arrives
+ * Delivery goes through `clock.schedule` even at zero latency, so a packet never arrives
  * from inside `send()` (contract rule 3). The network has no bandwidth limit, no
  * reordering beyond what the latency spread gives, and no duplication.
  */
@@ -173,7 +173,7 @@ export class MemoryNetwork {
     if (lossDraw < this.lossProbability) { this.s.lost++; return }
     if (this.groupOf(fromKey) !== this.groupOf(toKey)) { this.s.partitioned++; return }
     const flight: InFlight = { timer: { id: undefined }, from: fromKey, to: toKey }
-    flight.timer = this.clock.setTimeout(() => {
+    flight.timer = this.clock.schedule(() => {
       this.inFlight.delete(flight)
       if (this.groupOf(fromKey) !== this.groupOf(toKey)) { this.s.partitioned++; return }
       const dest = this.bound.get(toKey)
@@ -189,7 +189,7 @@ export class MemoryNetwork {
    * tearing a simulation down without leaving timers on a real clock.
    */
   clear (): void {
-    for (const f of this.inFlight) this.clock.clearTimeout(f.timer)
+    for (const f of this.inFlight) this.clock.cancel(f.timer)
     this.s.undeliverable += this.inFlight.size
     this.inFlight.clear()
   }
