@@ -34,10 +34,16 @@ export function wgKeyPairFromPrivate (priv: Uint8Array): WgKeyPair {
 
 /** X25519(own private, peer public); throws on an all-zero result (a low-order peer key). */
 export function x25519 (priv: Uint8Array, peer: Key): Uint8Array {
-  const shared = diffieHellman({
-    privateKey: importPrivateKey('X25519', PKCS8_X25519, priv),
-    publicKey: createPublicKey({ key: Buffer.concat([SPKI_X25519, peer.bytes]), format: 'der', type: 'spki' })
-  })
+  let shared: Buffer
+  try {
+    shared = diffieHellman({
+      privateKey: importPrivateKey('X25519', PKCS8_X25519, priv),
+      publicKey: createPublicKey({ key: Buffer.concat([SPKI_X25519, peer.bytes]), format: 'der', type: 'spki' })
+    })
+  } catch (err) {
+    // OpenSSL refuses a low-order peer key itself, before we see the all-zero result.
+    throw new InvalidKeyError('x25519 failed: the peer key is of low order or malformed', { cause: err })
+  }
   if (shared.every(b => b === 0)) throw new InvalidKeyError('x25519 produced an all-zero shared secret')
   return new Uint8Array(shared)
 }

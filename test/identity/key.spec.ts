@@ -54,3 +54,18 @@ describe('Key', () => {
     expect(keyIdMapKey(Key.fromBytes(bytes(i => i)).id)).not.to.equal(keyIdMapKey(k.id))
   })
 })
+
+describe('x25519', () => {
+  it('refuses a low-order peer key with InvalidKeyError', async () => {
+    const { x25519, generateWgKeyPair } = await import('../../lib/identity/wg-key.js')
+    const { Key } = await import('../../lib/identity/key.js')
+    const { expectCode } = await import('../helpers/expect-code.js')
+    const me = generateWgKeyPair()
+    const zero = Key.fromBytes(new Uint8Array(32)) // the identity point: order 1
+    expectCode(() => x25519(me.privateKey, zero), 'WIREMESH_ERR_INVALID_KEY')
+    const peer = generateWgKeyPair()
+    const a = x25519(me.privateKey, peer.publicKey)
+    const b = x25519(peer.privateKey, me.publicKey)
+    expect(Buffer.from(a).equals(Buffer.from(b)), 'both sides derive the same secret').to.equal(true)
+  })
+})
