@@ -30,3 +30,12 @@ export class TransportNotStartedError extends MeshError {
   override name = 'TransportNotStartedError'
   override code = 'WIREMESH_ERR_TRANSPORT_NOT_STARTED'
 }
+
+/**
+ * Bytes that are not a well-formed signed node state (truncated, oversized, non-canonical,
+ * bad field), or a node state that breaks a limit when it is encoded (DESIGN §3 "Node state").
+ */
+export class NodeStateDecodeError extends MeshError {
+  override name = 'NodeStateDecodeError'
+  override code = 'WIREMESH_ERR_NODE_STATE_DECODE'
+}
