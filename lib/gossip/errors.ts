@@ -39,3 +39,13 @@ export class NodeStateDecodeError extends MeshError {
   override name = 'NodeStateDecodeError'
   override code = 'WIREMESH_ERR_NODE_STATE_DECODE'
 }
+
+/**
+ * A gossip message payload that is malformed (truncated, oversized, non-canonical, over a
+ * `MAX_*` limit), or a message that cannot be encoded as asked (a field out of range, fixed
+ * fields over the byte budget). See `messages.ts`.
+ */
+export class MessageDecodeError extends MeshError {
+  override name = 'MessageDecodeError'
+  override code = 'WIREMESH_ERR_MESSAGE_DECODE'
+}
