@@ -4,6 +4,21 @@
  * node's own Ed25519 key, so nobody can forge another node's endpoints. Last writer wins by
  * a monotonic `incarnation`; see `newer`.
  *
+ * Size: a signed state must fit one overlay gossip packet with room to spare. With a 1,280-byte
+ * MTU the overlay budget is 1,280 − 48 = 1,232 bytes for the whole packet; a packet costs at
+ * most 31 header + 16 tag = 47 bytes, and the message framing around one state item ≤ 4 bytes
+ * (items count 1 + item length 2 = 3 for gossip; a pullReply's page adds 1–2, so ~4, 5 at
+ * worst). So a state may use ≤ 1,232 − 47 − 4 = 1,181 bytes. The fixed part at its limits:
+ *
+ *   32 wgPublicKey + 7 incarnation (varuint of 2^49 − 1) + 1 endpoint count
+ *   + 8 × 19 endpoints (IPv6) + 2 metadata length (varuint 512) + 512 metadata (DESIGN §3)
+ *   + 64 signature = 770 bytes
+ *
+ * leaves 1,181 − 770 = 411 for the relayed pairs: 1 count byte + 8 bytes per key id, so
+ * ⌊410 / 8⌋ = 51 pairs (MAX_RELAYED_PAIRS). MAX_NODE_STATE_BYTES = 770 + 1 + 51 × 8 = 1,179:
+ * 1,179 + 47 + 4 = 1,230 ≤ 1,232 (and 1,231 even with a 5-byte pullReply framing). With full
+ * 32-byte keys, 64 pairs made it 2,819 bytes.
+ *
  * Body layout (canonical: one encoding per state, so the signature covers exactly one form):
  *
  *   bytes(32) wgPublicKey              the node this state describes
@@ -15,8 +30,10 @@
  *     bytes     address                4 bytes (IPv4) or 16 (IPv6; never IPv4-mapped)
  *     u16       port                   big-endian, in [1, 65535] (fixed: most ports need
  *                                      3 varint bytes)
- *   varuint   relayedCount             ≤ MAX_RELAYED_PAIRS, then that many 32-byte
- *                                      wgPublicKeys, sorted by bytes, unique
+ *   varuint   relayedCount             ≤ MAX_RELAYED_PAIRS, then that many 8-byte key
+ *                                      ids (first KEY_ID_BYTES of the peer's wgPublicKey,
+ *                                      `Key.id`, as the op codec names authors), sorted by
+ *                                      bytes, unique
  *   varuint   metadataLength           ≤ MAX_APP_METADATA_BYTES, then the metadata bytes
  *
  * Signed form (what gossip sends and stores; ≤ MAX_NODE_STATE_BYTES): body ‖ bytes(64)
@@ -29,7 +46,7 @@
  * are refused when encoding (a zone means nothing to another host; names are resolved before
  * they become candidates). Decoded hosts come back normalised as `endpoint()` makes them.
  */
-import { Key, KEY_BYTES } from '../identity/key.js'
+import { Key, KEY_BYTES, KEY_ID_BYTES } from '../identity/key.js'
 import { SIGNATURE_BYTES, verifySignature, type Signer } from '../identity/sign.js'
 import { MAX_COUNTER, ORG_ID_BYTES } from '../membership/op.js'
 import { bytesEqual, compareBytes, concatBytes } from '../util/bytes.js'
@@ -46,13 +63,14 @@ export type EndpointSource = typeof ENDPOINT_SOURCES[number]
 
 // Limits. Every decoder enforces them; `writeNodeState` refuses a state that breaks them.
 export const MAX_NODE_ENDPOINTS = 8
-export const MAX_RELAYED_PAIRS = 64
+/** The largest count that keeps MAX_NODE_STATE_BYTES within one overlay packet (see the top). */
+export const MAX_RELAYED_PAIRS = 51
 export const MAX_APP_METADATA_BYTES = 512
 const MAX_ENDPOINT_BYTES = 1 + 16 + 2
-/** The largest signed node state: every list and the metadata at its limit (2819 bytes). */
+/** The largest signed node state: every list and the metadata at its limit (1179 bytes). */
 export const MAX_NODE_STATE_BYTES = KEY_BYTES + varUintLength(MAX_COUNTER) +
   varUintLength(MAX_NODE_ENDPOINTS) + MAX_NODE_ENDPOINTS * MAX_ENDPOINT_BYTES +
-  varUintLength(MAX_RELAYED_PAIRS) + MAX_RELAYED_PAIRS * KEY_BYTES +
+  varUintLength(MAX_RELAYED_PAIRS) + MAX_RELAYED_PAIRS * KEY_ID_BYTES +
   varUintLength(MAX_APP_METADATA_BYTES) + MAX_APP_METADATA_BYTES + SIGNATURE_BYTES
 
 const DOMAIN = Buffer.from('wiremesh/node-state/v1\0')
@@ -68,8 +86,13 @@ export interface NodeState {
   readonly incarnation: number
   /** Returned sorted by their encoding (source, family, address, port). */
   readonly endpoints: readonly NodeEndpoint[]
-  /** Peers this node reaches only via a lighthouse (§6 "Relay"); returned sorted. */
-  readonly relayedPairs: readonly Key[]
+  /**
+   * Peers this node reaches only via a lighthouse (§6 "Relay"), as 8-byte key ids (`Key.id`
+   * of the peer's wgPublicKey), not Keys: full keys made a loaded state too big for a packet.
+   * Input order is free; returned sorted and unique, as fresh copies. A reader maps an id
+   * back to a peer through its roster, as it does for op authors.
+   */
+  readonly relayedPairs: readonly Uint8Array[]
   readonly appMetadata: Uint8Array
 }
 
@@ -98,7 +121,10 @@ export function writeNodeState (enc: Encoder, s: NodeState): void {
   if (!(s.appMetadata instanceof Uint8Array)) encodeFail('appMetadata is not a Uint8Array')
   if (s.appMetadata.length > MAX_APP_METADATA_BYTES) encodeFail(`appMetadata is ${s.appMetadata.length} bytes, limit ${MAX_APP_METADATA_BYTES}`)
   const eps = s.endpoints.map(endpointBytes).sort(compareBytes)
-  const pairs = s.relayedPairs.map(k => k.bytes).sort(compareBytes)
+  for (const p of s.relayedPairs) {
+    if (!(p instanceof Uint8Array) || p.length !== KEY_ID_BYTES) encodeFail(`relayed pair is not a ${KEY_ID_BYTES}-byte key id`)
+  }
+  const pairs = [...s.relayedPairs].sort(compareBytes)
   for (let i = 1; i < eps.length; i++) if (compareBytes(eps[i - 1], eps[i]) === 0) encodeFail('duplicate endpoint')
   for (let i = 1; i < pairs.length; i++) if (compareBytes(pairs[i - 1], pairs[i]) === 0) encodeFail('duplicate relayed pair')
   writeBytes(enc, s.wgPublicKey.bytes)
@@ -183,14 +209,14 @@ function readUnchecked (dec: Decoder): NodeState {
   }
   const nPairs = readVarUint(dec, 1)
   if (nPairs > MAX_RELAYED_PAIRS) dec.fail(`${nPairs} relayed pairs, limit ${MAX_RELAYED_PAIRS}`)
-  const relayedPairs: Key[] = []
+  const relayedPairs: Uint8Array[] = []
   prev = undefined
   for (let i = 0; i < nPairs; i++) {
     const at = dec.pos
-    const k = readBytes(dec, KEY_BYTES)
-    if (prev !== undefined && compareBytes(prev, k) >= 0) dec.fail(`relayed pairs not sorted or not unique at byte ${at}`)
-    prev = k
-    relayedPairs.push(Key.fromBytesAt(dec.buf, at))
+    const id = readBytes(dec, KEY_ID_BYTES)
+    if (prev !== undefined && compareBytes(prev, id) >= 0) dec.fail(`relayed pairs not sorted or not unique at byte ${at}`)
+    prev = id
+    relayedPairs.push(new Uint8Array(id)) // a copy: the result holds no view into dec.buf
   }
   const appMetadata = new Uint8Array(readVarBytes(dec, MAX_APP_METADATA_BYTES)) // a copy (Buffer's slice is a view)
   Object.freeze(endpoints)

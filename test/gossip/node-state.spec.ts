@@ -1,16 +1,19 @@
 import { expect } from 'chai'
 import { NodeStateDecodeError } from '../../lib/gossip/errors.js'
+import { encodeMessage, MAX_PAGE } from '../../lib/gossip/messages.js'
 import {
   decodeSignedNodeState, encodeSignedNodeState, ENDPOINT_SOURCES, MAX_APP_METADATA_BYTES,
   MAX_NODE_ENDPOINTS, MAX_NODE_STATE_BYTES, MAX_RELAYED_PAIRS, newer, signNodeState,
   verifyNodeState, writeNodeState, type NodeEndpoint, type NodeState, type SignedNodeState
 } from '../../lib/gossip/node-state.js'
-import { Key } from '../../lib/identity/key.js'
+import { Key, KEY_ID_BYTES } from '../../lib/identity/key.js'
 import { Ed25519Signer } from '../../lib/identity/sign.js'
 import { MAX_COUNTER } from '../../lib/membership/op.js'
 import { SeededRandom, type Random } from '../../lib/random.js'
 import { compareBytes, concatBytes, toHex } from '../../lib/util/bytes.js'
 import { Encoder } from '../../lib/util/encoding.js'
+import { MAX_PACKET_BYTES, MessageType } from '../../lib/wire/header.js'
+import { maxPayloadBytes } from '../../lib/wire/seal.js'
 import { expectCode } from '../helpers/expect-code.js'
 import { withSeed } from '../helpers/seed.js'
 
@@ -25,6 +28,11 @@ const orgId = fixed.bytes(16)
 const otherOrg = fixed.bytes(16)
 const wg = Key.fromBytes(fixed.bytes(32))
 const peers = Array.from({ length: MAX_RELAYED_PAIRS + 1 }, () => Key.fromBytes(fixed.bytes(32)))
+const ids = peers.map(k => k.id)
+/** The overlay budget for a whole packet at a 1,280-byte MTU, and the most a packet adds around a state. */
+const OVERLAY_PACKET_BYTES = 1280 - 48
+const PACKET_OVERHEAD_BYTES = 31 + 16 // largest non-join header + tag
+const FRAMING_BYTES = 4 // items count + item length (2) + pullReply page
 
 function state (over: Partial<NodeState> = {}): NodeState {
   return { wgPublicKey: wg, incarnation: 1, endpoints: [], relayedPairs: [], appMetadata: new Uint8Array(0), ...over }
@@ -50,7 +58,7 @@ function randomState (r: Random): NodeState {
     const k = `${toHex(a)}/${e.port}/${e.source}`
     if (!seen.has(k)) { seen.add(k); endpoints.push(e) }
   }
-  const relayedPairs = Array.from({ length: r.int(MAX_RELAYED_PAIRS + 1) }, () => Key.fromBytes(r.bytes(32)))
+  const relayedPairs = Array.from({ length: r.int(MAX_RELAYED_PAIRS + 1) }, () => Key.fromBytes(r.bytes(32)).id)
   const incarnation = r.int(4) === 0 ? MAX_COUNTER : r.int(2 ** 45)
   return { wgPublicKey: Key.fromBytes(r.bytes(32)), incarnation, endpoints, relayedPairs, appMetadata: r.bytes(r.int(MAX_APP_METADATA_BYTES + 1)) }
 }
@@ -77,7 +85,7 @@ describe('gossip/node-state', () => {
         { host: 'fd00::1', port: 7946, source: 'wireguard' },
         { host: '::', port: 9, source: 'listen' }
       ],
-      relayedPairs: [peers[2], peers[0], peers[1]],
+      relayedPairs: [ids[2], ids[0], ids[1]],
       appMetadata: meta
     })
     const signed = signNodeState(s, signer, orgId)
@@ -90,7 +98,11 @@ describe('gossip/node-state', () => {
     expect(epSet(back.state.endpoints)).to.deep.equal([
       'listen 192.0.2.7 1', 'listen :: 9', 'reflexive 198.51.100.9 65535', 'static 2001:db8::7 51820', 'wireguard fd00::1 7946'
     ])
-    expect(back.state.relayedPairs.map(k => k.toBase64())).to.deep.equal([peers[0], peers[1], peers[2]].map(k => k.bytes).sort(compareBytes).map(b => Key.fromBytes(b).toBase64()))
+    // Relayed pairs come back as 8-byte key ids, sorted, and as copies (not views of the wire).
+    expect(back.state.relayedPairs.map(toHex)).to.deep.equal([ids[0], ids[1], ids[2]].sort(compareBytes).map(toHex))
+    for (const id of back.state.relayedPairs) { expect(id.length).to.equal(KEY_ID_BYTES); expect(id.byteOffset).to.equal(0); expect(id.buffer.byteLength).to.equal(KEY_ID_BYTES) }
+    // Each is the id of the peer's key, so a reader finds the peer as it finds an op author.
+    expect(back.state.relayedPairs.map(id => peers.findIndex(k => compareBytes(k.id, id) === 0)).sort()).to.deep.equal([0, 1, 2])
     expect(back.state.appMetadata).to.deep.equal(meta)
     expect(verifyNodeState(back, signer.publicKey, orgId)).to.equal(true)
     // Input order does not change the canonical bytes.
@@ -122,8 +134,12 @@ describe('gossip/node-state', () => {
     refuse({ appMetadata: new Uint8Array(MAX_APP_METADATA_BYTES + 1) })
     const ep = (i: number): NodeEndpoint => ({ host: `10.0.0.${i}`, port: 1, source: 'listen' })
     refuse({ endpoints: Array.from({ length: MAX_NODE_ENDPOINTS + 1 }, (_, i) => ep(i)) })
-    refuse({ relayedPairs: peers.slice(0, MAX_RELAYED_PAIRS + 1) })
-    refuse({ relayedPairs: [peers[0], peers[0]] })
+    refuse({ relayedPairs: ids.slice(0, MAX_RELAYED_PAIRS + 1) })
+    refuse({ relayedPairs: [ids[0], ids[0]] })
+    refuse({ relayedPairs: [ids[0], ids[1], peers[0].id.slice()] }) // a duplicate by value, not by identity
+    refuse({ relayedPairs: [peers[0].bytes] }) // a full key, not an id
+    refuse({ relayedPairs: [new Uint8Array(KEY_ID_BYTES - 1)] })
+    refuse({ relayedPairs: [peers[0] as unknown as Uint8Array] }) // a Key object
     refuse({ endpoints: [ep(1), ep(1)] })
     refuse({ endpoints: [{ host: '10.0.0.1', port: 1, source: 'listen' }, { host: '::ffff:10.0.0.1', port: 1, source: 'listen' }] })
     refuse({ endpoints: [{ host: 'lighthouse.example', port: 1, source: 'static' }] })
@@ -140,14 +156,31 @@ describe('gossip/node-state', () => {
     const max = state({
       incarnation: MAX_COUNTER,
       endpoints: Array.from({ length: MAX_NODE_ENDPOINTS }, (_, i) => ({ host: `2001:db8::${i + 1}`, port: 51820, source: 'listen' as const })),
-      relayedPairs: peers.slice(0, MAX_RELAYED_PAIRS),
+      relayedPairs: ids.slice(0, MAX_RELAYED_PAIRS),
       appMetadata: new Uint8Array(MAX_APP_METADATA_BYTES)
     })
     expect(encodeSignedNodeState(roundTrip(max)).length).to.equal(MAX_NODE_STATE_BYTES)
+    // 32 key + 7 incarnation + 1 + 8 × 19 endpoints + 1 + 51 × 8 relayed ids + 2 + 512 metadata + 64 signature
+    expect(MAX_RELAYED_PAIRS).to.equal(51)
+    expect(MAX_NODE_STATE_BYTES).to.equal(1179)
+    // It fits one overlay packet (1,280 MTU − 48) with header, tag and message framing ...
+    expect(MAX_NODE_STATE_BYTES + PACKET_OVERHEAD_BYTES + FRAMING_BYTES).to.be.at.most(OVERLAY_PACKET_BYTES)
+    // ... and MAX_RELAYED_PAIRS is the largest cap that does: one more id would not fit.
+    expect(MAX_NODE_STATE_BYTES + KEY_ID_BYTES + PACKET_OVERHEAD_BYTES + FRAMING_BYTES).to.be.above(OVERLAY_PACKET_BYTES)
+    // The same, framed for real: a gossip message and a pullReply (largest page) holding it.
+    const wire = encodeSignedNodeState(roundTrip(max))
+    const overhead = MAX_PACKET_BYTES - maxPayloadBytes(MessageType.gossip) // header + tag
+    expect(overhead).to.equal(PACKET_OVERHEAD_BYTES)
+    const budget = OVERLAY_PACKET_BYTES - overhead
+    const gossip = encodeMessage(MessageType.gossip, { type: MessageType.gossip, ops: [], states: [wire] }, budget)
+    const reply = encodeMessage(MessageType.pullReply, { type: MessageType.pullReply, page: MAX_PAGE, more: true, ops: [], states: [wire] }, budget)
+    for (const m of [gossip, reply]) expect(m.leftOut.states).to.deep.equal([])
+    expect(gossip.payload.length + overhead).to.equal(1229)
+    expect(reply.payload.length + overhead).to.equal(1231)
   })
 
   it('binds the signature to the org and to every byte', () => {
-    const signed = signNodeState({ ...typical, relayedPairs: [peers[0]], appMetadata: new Uint8Array([1, 2, 3]) }, signer, orgId)
+    const signed = signNodeState({ ...typical, relayedPairs: [ids[0]], appMetadata: new Uint8Array([1, 2, 3]) }, signer, orgId)
     expect(verifyNodeState(signed, signer.publicKey, orgId)).to.equal(true)
     expect(verifyNodeState(signed, signer.publicKey, otherOrg)).to.equal(false)
     expect(verifyNodeState(signed, otherSigner.publicKey, orgId)).to.equal(false)
@@ -216,7 +249,9 @@ describe('gossip/node-state', () => {
       body([0x81, 0], [0, 0, 0]), // non-minimal incarnation
       body([1, MAX_NODE_ENDPOINTS + 1], [0, 0]), // too many endpoints
       body([1, 0, MAX_RELAYED_PAIRS + 1], [0]), // too many relayed pairs
-      body([1, 0, 2], peers[1].bytes, peers[1].bytes, [0]), // duplicate relayed pair
+      body([1, 0, 2], ids[1], ids[1], [0]), // duplicate relayed pair
+      body([1, 0, 2], ...[ids[1], ids[2]].sort(compareBytes).reverse(), [0]), // relayed pairs not sorted
+      body([1, 0, 1], peers[1].bytes, [0]), // a 32-byte key where an id goes: the rest is misread
       body([1, 0, 0, 0x81, 0x04]), // metadata length 513
       concatBytes(wire, new Uint8Array([0])), // trailing byte
       wire.subarray(0, wire.length - 1), // short signature
