@@ -37,6 +37,9 @@ export class ManualClock implements Clock {
 
   constructor (startMs = 1_700_000_000_000) { this.t = startMs }
 
+  /** Timers scheduled and neither fired nor cancelled: 0 after a clean `stop()`. */
+  get pending (): number { return this.timers.size }
+
   now (): number { return this.t }
   monotonic (): number { return this.t }
   schedule (fn: () => void, ms: number): TimerHandle {

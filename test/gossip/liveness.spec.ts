@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { ManualClock, type TimerHandle } from '../../lib/clock.js'
+import { ManualClock } from '../../lib/clock.js'
 import {
   healthScaledMs, resolveGossipConfig, suspicionMaxTimeoutMs, suspicionTimeoutAfterMs, suspicionTimeoutMs, type GossipConfig
 } from '../../lib/gossip/config.js'
@@ -9,38 +9,20 @@ import { MAX_COUNTER } from '../../lib/membership/op.js'
 import { SeededRandom, type Random } from '../../lib/random.js'
 import { withSeed } from '../helpers/seed.js'
 
-/** A `ManualClock` that counts the timers still pending (scheduled, neither fired nor cancelled). */
-class CountingClock extends ManualClock {
-  private readonly live = new Set<unknown>()
-
-  get pending (): number { return this.live.size }
-
-  override schedule (fn: () => void, ms: number): TimerHandle {
-    const handle: TimerHandle = super.schedule(() => { this.live.delete(handle.id); fn() }, ms)
-    this.live.add(handle.id)
-    return handle
-  }
-
-  override cancel (handle: TimerHandle): void {
-    this.live.delete(handle.id)
-    super.cancel(handle)
-  }
-}
-
 const cfg = resolveGossipConfig('lan')
 const fixed = new SeededRandom(5)
 const keys = Array.from({ length: 12 }, () => Key.fromBytes(fixed.bytes(32)))
 const [self, x, y, z, w] = keys
 
 interface Fixture {
-  clock: CountingClock
+  clock: ManualClock
   live: Liveness
   events: Array<[string, PeerLivenessDetail]>
 }
 
 /** Ourselves plus `members` (x, y, z, w, … in that order), on a fresh clock. */
 function setup (members: Key[] = [x, y, z, w], random: Random = new SeededRandom(1), config: GossipConfig = cfg): Fixture {
-  const clock = new CountingClock()
+  const clock = new ManualClock()
   const live = new Liveness({ clock, random }, { self, config })
   const events: Array<[string, PeerLivenessDetail]> = []
   live.addEventListener('peer:reachable', e => events.push(['reachable', e.detail]))

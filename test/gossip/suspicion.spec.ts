@@ -1,35 +1,16 @@
 import { expect } from 'chai'
-import { ManualClock, type TimerHandle } from '../../lib/clock.js'
+import { ManualClock } from '../../lib/clock.js'
 import { resolveGossipConfig, suspicionConfirmations, suspicionMaxTimeoutMs, suspicionTimeoutAfterMs, suspicionTimeoutMs } from '../../lib/gossip/config.js'
 import { Suspicion } from '../../lib/gossip/suspicion.js'
 import { Key } from '../../lib/identity/key.js'
 import { SeededRandom } from '../../lib/random.js'
-
-/** A `ManualClock` that counts the timers still pending (scheduled, neither fired nor cancelled). */
-class CountingClock extends ManualClock {
-  private readonly live = new Set<unknown>()
-
-  /** Timers scheduled and not yet fired or cancelled. */
-  get pending (): number { return this.live.size }
-
-  override schedule (fn: () => void, ms: number): TimerHandle {
-    const handle: TimerHandle = super.schedule(() => { this.live.delete(handle.id); fn() }, ms)
-    this.live.add(handle.id)
-    return handle
-  }
-
-  override cancel (handle: TimerHandle): void {
-    this.live.delete(handle.id)
-    super.cancel(handle)
-  }
-}
 
 const r = new SeededRandom(11)
 const [a, b, c, d] = Array.from({ length: 4 }, () => Key.fromBytes(r.bytes(32)))
 const cfg = resolveGossipConfig('lan')
 const N = 10 // min 4 000, max 24 000, K = 2
 
-function make (clock: CountingClock, from = a): { s: Suspicion, fired: number[] } {
+function make (clock: ManualClock, from = a): { s: Suspicion, fired: number[] } {
   const fired: number[] = []
   const s = new Suspicion(clock, {
     from,
@@ -46,7 +27,7 @@ describe('gossip/suspicion', () => {
 
   it('fires after the max timeout when nobody confirms', () => {
     expect([min, max, suspicionConfirmations(cfg, N)]).to.deep.equal([4000, 24000, 2])
-    const clock = new CountingClock()
+    const clock = new ManualClock()
     const t0 = clock.monotonic()
     const { s, fired } = make(clock)
     expect(s.timeoutMs).to.equal(max)
@@ -59,7 +40,7 @@ describe('gossip/suspicion', () => {
   })
 
   it('shortens with each independent confirmation, measured from the start', () => {
-    const clock = new CountingClock()
+    const clock = new ManualClock()
     const t0 = clock.monotonic()
     const { s, fired } = make(clock)
     clock.advance(1000)
@@ -77,7 +58,7 @@ describe('gossip/suspicion', () => {
   })
 
   it('stops counting at K and never goes below the minimum', () => {
-    const clock = new CountingClock()
+    const clock = new ManualClock()
     const t0 = clock.monotonic()
     const { s, fired } = make(clock)
     expect(s.confirm(b)).to.equal(true)
@@ -90,7 +71,7 @@ describe('gossip/suspicion', () => {
   })
 
   it('fires on the next clock turn when a confirmation lands past the new deadline', () => {
-    const clock = new CountingClock()
+    const clock = new ManualClock()
     const { s, fired } = make(clock)
     clock.advance(min + 500)
     s.confirm(b)
@@ -101,7 +82,7 @@ describe('gossip/suspicion', () => {
   })
 
   it('uses the minimum outright when K = 0', () => {
-    const clock = new CountingClock()
+    const clock = new ManualClock()
     const fired: number[] = []
     const s = new Suspicion(clock, { from: a, expected: suspicionConfirmations(cfg, 3), timeoutAfterMs: n => suspicionTimeoutAfterMs(cfg, 3, n), onTimeout: () => fired.push(1) })
     expect(s.timeoutMs).to.equal(suspicionTimeoutMs(cfg, 3))
@@ -111,7 +92,7 @@ describe('gossip/suspicion', () => {
   })
 
   it('cancel() stops it for good and releases the timer', () => {
-    const clock = new CountingClock()
+    const clock = new ManualClock()
     const { s, fired } = make(clock)
     expect(clock.pending).to.equal(1)
     s.confirm(b)
