@@ -1,0 +1,203 @@
+import { expect } from 'chai'
+import { ManualClock } from '../../lib/clock.js'
+import { resolveGossipConfig, pushPullIntervalFor } from '../../lib/gossip/config.js'
+import type { Endpoint } from '../../lib/gossip/endpoint.js'
+import { Gossiper } from '../../lib/gossip/gossiper.js'
+import { MemoryNetwork, type MemoryNetworkInit, type MemoryTransport } from '../../lib/gossip/memory-transport.js'
+import { encodeMessage } from '../../lib/gossip/messages.js'
+import { NodeIdentity } from '../../lib/identity/identity.js'
+import { Ed25519Signer } from '../../lib/identity/sign.js'
+import { clampPrivateKey } from '../../lib/identity/wg-key.js'
+import type { Key } from '../../lib/identity/key.js'
+import { Admin } from '../../lib/membership/admin.js'
+import { createGenesis } from '../../lib/membership/org.js'
+import { Replica } from '../../lib/membership/replica.js'
+import { inlineVerifier } from '../../lib/membership/verify.js'
+import type { SeededRandom } from '../../lib/random.js'
+import { MessageType } from '../../lib/wire/header.js'
+import { Sealer } from '../../lib/wire/seal.js'
+import { withSeed } from '../helpers/seed.js'
+
+const cfg = resolveGossipConfig('sim')
+
+/** An identity from the test's seeded random, so `SEED=…` replays the same keys (and so the same peer choices). */
+function identityFrom (random: SeededRandom): NodeIdentity {
+  return new NodeIdentity(clampPrivateKey(random.bytes(32)), new Ed25519Signer(random.bytes(32)))
+}
+
+interface Node { id: NodeIdentity, replica: Replica, transport: MemoryTransport, sealer: Sealer, gossiper: Gossiper, endpoint: Endpoint }
+interface Cluster { clock: ManualClock, net: MemoryNetwork, nodes: Node[], admin: Admin }
+
+/**
+ * `n` nodes at 10.0.0.1…n:7946; node 0 is the root and has enrolled the others, every replica
+ * starts in sync (by digest/diff), every gossiper knows every endpoint and is started.
+ */
+async function cluster (random: SeededRandom, n: number, init: MemoryNetworkInit = {}): Promise<Cluster> {
+  const clock = new ManualClock()
+  const ids: NodeIdentity[] = []
+  for (let i = 0; i < n; i++) ids.push(identityFrom(random))
+  const genesis = createGenesis({ rootWgPublicKey: ids[0].wgPublicKey, rootSigner: ids[0].signer, name: 'gossip', random, clock })
+  const rootReplica = new Replica(genesis, { clock, verifier: inlineVerifier })
+  const admin = new Admin(rootReplica, ids[0].signer)
+  for (let i = 1; i < n; i++) admin.enroll({ wgPublicKey: ids[i].wgPublicKey, signPublicKey: ids[i].signPublicKey, name: `n${i}` })
+  const net = new MemoryNetwork({ clock, random }, { minLatencyMs: 1, maxLatencyMs: 50, ...init })
+  const nodes: Node[] = []
+  for (let i = 0; i < n; i++) {
+    const replica = i === 0 ? rootReplica : new Replica(genesis, { clock, verifier: inlineVerifier })
+    if (i > 0) await replica.merge(rootReplica.diff(replica.digest()))
+    expect(replica.digest()).to.deep.equal(rootReplica.digest())
+    const transport = net.createTransport({ host: `10.0.0.${i + 1}`, port: 7946 })
+    await transport.start()
+    const sealer = new Sealer({ identity: ids[i], orgId: replica.orgId, clock, random })
+    const gossiper = new Gossiper({ identity: ids[i], replica, transport, sealer, clock, random }, cfg)
+    nodes.push({ id: ids[i], replica, transport, sealer, gossiper, endpoint: transport.localEndpoint() })
+  }
+  for (const a of nodes) for (const b of nodes) a.gossiper.setEndpoint(b.id.wgPublicKey, b.endpoint)
+  for (const a of nodes) a.gossiper.start()
+  return { clock, net, nodes, admin }
+}
+
+const tick = async (): Promise<void> => { await new Promise<void>(resolve => setImmediate(resolve)) }
+
+/** Advances virtual time in `stepMs` steps (letting async ingestion run) until `done()`; returns the virtual ms taken. */
+async function until (c: Cluster, done: () => boolean, maxMs: number, stepMs = 5): Promise<number> {
+  const t0 = c.clock.now()
+  await tick()
+  while (!done()) {
+    if (c.clock.now() - t0 >= maxMs) throw new Error(`not converged after ${maxMs} ms of virtual time`)
+    c.clock.advance(stepMs)
+    await tick()
+  }
+  return c.clock.now() - t0
+}
+
+async function run (c: Cluster, ms: number, stepMs = 5): Promise<void> {
+  for (let t = 0; t < ms; t += stepMs) { c.clock.advance(stepMs); await tick() }
+}
+
+async function teardown (c: Cluster): Promise<void> {
+  for (const n of c.nodes) n.gossiper.stop()
+  c.net.clear()
+  for (const n of c.nodes) await n.transport.stop()
+}
+
+const lists = (n: Node, k: Key): boolean => n.replica.member(k) !== undefined
+
+describe('gossip/gossiper', () => {
+  it('spreads a new enroll to every node within a few gossip intervals', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      const joiner = identityFrom(random)
+      c.admin.enroll({ wgPublicKey: joiner.wgPublicKey, signPublicKey: joiner.signPublicKey, name: 'joiner' })
+      const ms = await until(c, () => c.nodes.every(n => lists(n, joiner.wgPublicKey)), 5 * cfg.gossipIntervalMs, 1)
+      console.log(`      converged in ${ms} ms of virtual time (gossipIntervalMs ${cfg.gossipIntervalMs}, latency 1–50 ms)`)
+      // Convergence check: every replica holds the same ops.
+      for (const n of c.nodes) expect(n.replica.digest()).to.deep.equal(c.nodes[0].replica.digest())
+      expect(c.nodes.slice(1).some(n => n.gossiper.stats().opsFromGossip > 0)).to.equal(true)
+      await teardown(c)
+    })
+  })
+
+  it('spreads a revocation, after which every node drops the revoked node\'s packets', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      const victim = c.nodes[7]
+      const others = c.nodes.slice(0, 7)
+      c.admin.revoke(victim.id.wgPublicKey, { reason: 'test' })
+      await until(c, () => others.every(n => !lists(n, victim.id.wgPublicKey) && n.replica.isRevoked(victim.id.wgPublicKey)), 5 * cfg.gossipIntervalMs, 1)
+      victim.gossiper.stop()
+      await run(c, 100) // whatever the victim had in flight lands first
+      const before = others.map(n => n.gossiper.stats().drops['unknown-sender'])
+      const payload = encodeMessage(MessageType.gossip, { type: MessageType.gossip, ops: [], states: [] }, 1000).payload
+      for (const n of others) victim.transport.send(n.endpoint, victim.sealer.seal(n.id.wgPublicKey, MessageType.gossip, payload))
+      await run(c, 100)
+      others.forEach((n, i) => expect(n.gossiper.stats().drops['unknown-sender'], `node ${i}`).to.be.greaterThan(before[i]))
+      for (const n of others) expect(n.replica.digest()).to.deep.equal(c.nodes[0].replica.digest())
+      await teardown(c)
+    })
+  })
+
+  it('brings a node that missed the broadcast up to date by anti-entropy alone, with 10% loss', async function () {
+    this.timeout(30_000)
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      const lagger = c.nodes[5]
+      const rest = c.nodes.filter(n => n !== lagger)
+      const joiner = identityFrom(random)
+      c.net.partition({ alone: [lagger.endpoint] })
+      c.admin.enroll({ wgPublicKey: joiner.wgPublicKey, signPublicKey: joiner.signPublicKey })
+      // Gossip is done when every queue has drained: from then on only anti-entropy can help.
+      await until(c, () => rest.every(n => lists(n, joiner.wgPublicKey)) && c.nodes.every(n => n.gossiper.stats().queued === 0), 20 * cfg.gossipIntervalMs)
+      expect(lists(lagger, joiner.wgPublicKey)).to.equal(false)
+      c.net.heal()
+      c.net.setLoss(0.1)
+      const interval = pushPullIntervalFor(cfg, 8)
+      const ms = await until(c, () => lists(lagger, joiner.wgPublicKey), 6 * interval, 20)
+      console.log(`      anti-entropy repaired the lagger in ${ms} ms of virtual time (pushPullIntervalMs ${interval})`)
+      expect(lagger.gossiper.stats().opsFromPull).to.be.greaterThan(0)
+      expect(lagger.gossiper.stats().opsFromGossip).to.equal(0)
+      expect(lagger.gossiper.stats().gapPulls).to.equal(0)
+      for (const n of c.nodes) expect(n.replica.digest()).to.deep.equal(c.nodes[0].replica.digest())
+      await teardown(c)
+    })
+  })
+
+  it('pulls a missing causal past from the sender at once, without waiting for anti-entropy', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      const lagger = c.nodes[5]
+      const rest = c.nodes.filter(n => n !== lagger)
+      const first = identityFrom(random)
+      const second = identityFrom(random)
+      c.net.partition({ alone: [lagger.endpoint] })
+      c.admin.enroll({ wgPublicKey: first.wgPublicKey, signPublicKey: first.signPublicKey })
+      await until(c, () => rest.every(n => lists(n, first.wgPublicKey)) && c.nodes.every(n => n.gossiper.stats().queued === 0), 20 * cfg.gossipIntervalMs)
+      c.net.heal()
+      // The root's next op follows `first` on its chain: the lagger cannot place it alone.
+      c.admin.enroll({ wgPublicKey: second.wgPublicKey, signPublicKey: second.signPublicKey })
+      const ms = await until(c, () => lists(lagger, first.wgPublicKey) && lists(lagger, second.wgPublicKey), 5 * cfg.gossipIntervalMs, 1)
+      console.log(`      the lagger filled its gap in ${ms} ms of virtual time`)
+      expect(lagger.gossiper.stats().gapPulls).to.be.greaterThan(0)
+      await until(c, () => c.nodes.every(n => lists(n, second.wgPublicKey)), 5 * cfg.gossipIntervalMs, 1)
+      for (const n of c.nodes) expect(n.replica.digest()).to.deep.equal(c.nodes[0].replica.digest())
+      await teardown(c)
+    })
+  })
+
+  it('counts and drops hostile packets without throwing', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 3)
+      const target = c.nodes[1]
+      const garbage = random.bytes(100)
+      garbage[0] = 0 // not the magic: malformed whatever the seed
+      c.nodes[0].transport.send(target.endpoint, garbage)
+      c.nodes[0].transport.send(target.endpoint, c.nodes[0].sealer.seal(target.id.wgPublicKey, MessageType.gossip, new Uint8Array([5, 1]))) // sealed, bad payload
+      await run(c, 100)
+      const s = target.gossiper.stats()
+      expect(s.drops.malformed).to.equal(1)
+      expect(s.drops['bad-message']).to.equal(1)
+      expect(target.transport.stats().handlerErrors).to.equal(0)
+      await teardown(c)
+    })
+  })
+
+  it('stop() is idempotent and leaves no timers: nothing is sent afterwards', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      for (const n of c.nodes) n.gossiper.start() // idempotent
+      const joiner = identityFrom(random)
+      c.admin.enroll({ wgPublicKey: joiner.wgPublicKey, signPublicKey: joiner.signPublicKey })
+      await run(c, 50)
+      for (const n of c.nodes) { n.gossiper.stop(); n.gossiper.stop() }
+      c.net.clear()
+      expect(c.clock.pending).to.equal(0)
+      const sent = c.nodes.map(n => n.transport.stats().packetsSent)
+      c.admin.enroll({ wgPublicKey: identityFrom(random).wgPublicKey, signPublicKey: identityFrom(random).signPublicKey })
+      await run(c, 2 * pushPullIntervalFor(cfg, 8), 100)
+      expect(c.nodes.map(n => n.transport.stats().packetsSent)).to.deep.equal(sent)
+      expect(c.clock.pending).to.equal(0)
+      for (const n of c.nodes) expect(n.gossiper.isStarted()).to.equal(false)
+      await teardown(c)
+    })
+  })
+})
