@@ -35,12 +35,12 @@ describe('config and events', () => {
   it('a replica announces accepted ops, local and merged', async () => {
     const org = await newOrg()
     const other = new Replica(org.genesis)
-    const events: Array<{ added: number, source: string }> = []
-    other.addEventListener('ops:added', e => events.push(e.detail))
+    const events: Array<{ added: number, source: string, ids: string[] }> = []
+    other.addEventListener('ops:added', e => events.push({ added: e.detail.added, source: e.detail.source, ids: e.detail.ops.map(o => Buffer.from(o.id).toString('hex')) }))
     const n = await newNode()
-    org.admin.enroll({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey })
+    const op = org.admin.enroll({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey })
     await other.merge(org.replica.diff(other.digest()), 'peer-1')
     await other.merge(org.replica.diff(other.digest()), 'peer-1')
-    expect(events).to.deep.equal([{ added: 1, source: 'peer-1' }])
+    expect(events).to.deep.equal([{ added: 1, source: 'peer-1', ids: [Buffer.from(op.id).toString('hex')] }])
   })
 })

@@ -37,6 +37,7 @@ import type { Clock, TimerHandle } from '../clock.js'
 import type { NodeIdentity } from '../identity/identity.js'
 import { type Key, keyIdMapKey } from '../identity/key.js'
 import { decodeOp } from '../membership/codec.js'
+import type { LoggedOp } from '../membership/log.js'
 import type { WireOp } from '../membership/op.js'
 import type { Replica } from '../membership/replica.js'
 import type { Random } from '../random.js'
@@ -105,15 +106,17 @@ export class Gossiper {
   private readonly endpoints = new Map<string, Endpoint>()
   /** key id (map key) → member key, current members only. */
   private senders = new Map<string, Key>()
-  /** Op ids already seen (queued or present before start). */
-  private readonly known = new Set<string>()
+  /** How many ops of the log (in insertion order) have been queued or were there before. */
+  private seen = 0
+  /** The member set changed since `senders` was built. */
+  private sendersStale = true
   /** When we last pulled from a peer because its gossip had a missing past (monotonic ms). */
   private readonly lastPullAt = new Map<string, number>()
   private running = false
   private gossipTimer: TimerHandle | undefined
   private pushPullTimer: TimerHandle | undefined
   private offPacket: (() => void) | undefined
-  private readonly onOpsAdded = (): void => { this.opsAdded() }
+  private readonly onOpsAdded = (e: CustomEvent<{ ops: readonly LoggedOp[] }>): void => { this.opsAdded(e.detail.ops) }
   private readonly s = {
     sent: emptyCounts(),
     received: emptyCounts(),
@@ -137,7 +140,7 @@ export class Gossiper {
     this.config = config
     this.queue = new BroadcastQueue({ retransmitMult: config.retransmitMult })
     // What the replica holds now is not news: anti-entropy, not gossip, spreads old ops.
-    for (const id of this.replica.log.byId.keys()) this.known.add(id)
+    this.seen = this.replica.log.size
   }
 
   /** Attaches to the transport and replica and starts the timers. Idempotent. */
@@ -147,7 +150,7 @@ export class Gossiper {
     this.refreshSenders()
     this.offPacket = this.transport.onPacket((packet, from) => { this.receive(packet, from) })
     this.replica.addEventListener('ops:added', this.onOpsAdded)
-    this.opsAdded() // ops added while stopped
+    this.opsAdded(this.addedWhileStopped())
     // Random first offsets, so nodes started together do not tick together.
     this.gossipTimer = this.clock.schedule(() => { this.gossipTick() }, this.random.int(this.config.gossipIntervalMs))
     const pp = pushPullIntervalFor(this.config, this.clusterSize())
@@ -238,7 +241,7 @@ export class Gossiper {
 
   private gossipTick (): void {
     this.gossipTimer = this.clock.schedule(() => { this.gossipTick() }, this.config.gossipIntervalMs)
-    this.refreshSenders()
+    this.refreshSenders(true)
     this.gossipRound()
   }
 
@@ -248,23 +251,26 @@ export class Gossiper {
   }
 
   /** Queues the ops the replica accepted since we last looked, then pushes them at once. */
-  private opsAdded (): void {
-    this.refreshSenders()
-    let fresh = 0
-    // byId keeps insertion order and never forgets; O(log size) per event is fine for now.
-    for (const [id, op] of this.replica.log.byId) {
-      if (this.known.has(id)) continue
-      this.known.add(id)
-      this.queue.enqueue({ bytes: op.wire })
-      fresh++
-    }
-    if (fresh > 0 && this.running) {
+  private opsAdded (ops: readonly LoggedOp[]): void {
+    this.sendersStale = true
+    this.seen += ops.length
+    for (const op of ops) this.queue.enqueue({ bytes: op.wire })
+    if (ops.length > 0 && this.running) {
       this.s.immediateRounds++
       this.gossipRound()
     }
   }
 
+  /** Ops the log gained while no listener was attached (the log keeps insertion order). */
+  private addedWhileStopped (): LoggedOp[] {
+    const out: LoggedOp[] = []
+    let i = 0
+    for (const op of this.replica.log.byId.values()) if (i++ >= this.seen) out.push(op)
+    return out
+  }
+
   private receive (packet: Uint8Array, _from: Endpoint): void {
+    this.refreshSenders()
     const opened = this.sealer.open(packet, id => this.senders.get(keyIdMapKey(id)))
     if (isDropped(opened)) { this.s.drops[opened.drop]++; return }
     const sender = opened.sender
@@ -382,7 +388,10 @@ export class Gossiper {
     return pool.slice(0, n)
   }
 
-  private refreshSenders (): void {
+  /** Rebuilds the sender map when the member set may have changed (or expiry may have, each tick). */
+  private refreshSenders (force = false): void {
+    if (!this.sendersStale && !force) return
+    this.sendersStale = false
     const m = new Map<string, Key>()
     const me = this.identity.wgPublicKey
     for (const member of this.replica.members()) {

@@ -57,7 +57,7 @@ export const REPLICA_CONFIG = {
 
 export interface ReplicaEvents {
   /** Ops were accepted (from a merge, an ingest or a local action): the view may have changed. */
-  'ops:added': CustomEvent<{ added: number, source: string }>
+  'ops:added': CustomEvent<{ added: number, source: string, ops: readonly LoggedOp[] }>
 }
 
 export interface Member {
@@ -141,7 +141,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     const run = this.ingesting.then(async () => await this.ingestor.ingest(list, source, op => this.commit(op)))
     this.ingesting = run.catch(() => {})
     const r = await run
-    if (r.added.length > 0) this.emit('ops:added', { added: r.added.length, source })
+    if (r.added.length > 0) this.emit('ops:added', { added: r.added.length, source, ops: r.added })
     return r
   }
 
@@ -156,7 +156,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     }
     rememberVerified(toKeyString(op.id), op.sig)
     const l = this.commit(op)
-    this.emit('ops:added', { added: 1, source: 'local' })
+    this.emit('ops:added', { added: 1, source: 'local', ops: [l] })
     return l
   }
 
