@@ -9,10 +9,12 @@
  *   seq       varuint ≤ MAX_SEQ (2^32 − 1, callers wrap), minimal
  *   hash8     bytes(8): HEADS_HASH_BYTES / STATE_HASH_BYTES
  *   items     varuint count (≤ MAX_MESSAGE_ITEMS) ‖ count × item
- *   item      varuint (length << 1 | kind) ‖ bytes(length)
+ *   item      varuint (length << 2 | kind) ‖ bytes(length)
  *               kind 0 op (wire bytes, 1 … MAX_OP_BYTES), kind 1 signed node state
- *               (1 … MAX_NODE_STATE_BYTES); every op comes before every state (one encoding
- *               per message). Folding the kind into the length costs no byte for most items.
+ *               (1 … MAX_NODE_STATE_BYTES), kind 2 liveness claim (claim.ts, 1 …
+ *               MAX_CLAIM_BYTES); ops come first, then states, then claims (one encoding
+ *               per message). Folding the kind into the length costs no byte for most
+ *               items: every op and state header is 2 bytes either way, a claim's 1.
  *   trailer   the piggyback section of ping and ack: absent when there is nothing to carry,
  *             else `items` with count ≥ 1 (so an idle ping pays nothing for it)
  *             (pingReq and nack carry none: they are rare and go to a third party)
@@ -63,6 +65,7 @@ import { COOKIE_BYTES } from '../wire/cookie.js'
 import { MAX_PACKET_BYTES, MessageType } from '../wire/header.js'
 import { maxPayloadBytes } from '../wire/seal.js'
 import { MessageDecodeError } from './errors.js'
+import { MAX_CLAIM_BYTES } from './claim.js'
 import { MAX_NODE_STATE_BYTES } from './node-state.js'
 
 export const HEADS_HASH_BYTES = 8
@@ -84,11 +87,18 @@ export const MIN_ENROLL_BYTES = 1 + KEY_ID_BYTES + 1 + 1 + 2 * KEY_BYTES + 1 + S
 
 const KIND_OP = 0
 const KIND_STATE = 1
-const ITEM_LIMITS = [MAX_OP_BYTES, MAX_NODE_STATE_BYTES]
-const ITEM_KIND_NAMES = ['op', 'state']
+const KIND_CLAIM = 2
+const KINDS = 3
+const ITEM_LIMITS = [MAX_OP_BYTES, MAX_NODE_STATE_BYTES, MAX_CLAIM_BYTES]
+const ITEM_KIND_NAMES = ['op', 'state', 'claim']
+type ItemKind = 0 | 1 | 2
 
-/** Ops (wire bytes) and signed node states, as gossip, ping, ack and pullReply carry them. */
-export interface Items { ops: Uint8Array[], states: Uint8Array[] }
+/**
+ * Ops (wire bytes), signed node states and liveness claims, as gossip, ping, ack and
+ * pullReply carry them. `claims` is optional when encoding and present after decoding only
+ * when the message had some.
+ */
+export interface Items { ops: Uint8Array[], states: Uint8Array[], claims?: Uint8Array[] }
 export interface StateBucket { count: number, hash: Uint8Array }
 
 export interface JoinMessage { type: typeof MessageType.join, enroll: Uint8Array, cookie?: Uint8Array }
@@ -107,8 +117,8 @@ export type GossipMessage = JoinMessage | CookieMessage | PingMessage | PingReqM
 GossipItemsMessage | DigestMessage | PullMessage | PullReplyMessage
 export type MessageOf<T extends MessageType> = Extract<GossipMessage, { type: T }>
 
-/** Indices into a message's `ops` and `states` of the items that did not fit. */
-export interface LeftOut { ops: number[], states: number[] }
+/** Indices into a message's `ops`, `states` and `claims` of the items that did not fit. */
+export interface LeftOut { ops: number[], states: number[], claims: number[] }
 export interface EncodedMessage { payload: Uint8Array, leftOut: LeftOut }
 
 const NAMES: Record<number, string> = {
@@ -131,7 +141,7 @@ export function encodeMessage<T extends MessageType> (type: T, msg: MessageOf<T>
   const budget = Math.min(budgetBytes, maxPayloadBytes(type))
   const fail = (message: string): never => encodeFail(type, message)
   const enc = new Encoder(64)
-  let leftOut: LeftOut = { ops: [], states: [] }
+  let leftOut: LeftOut = { ops: [], states: [], claims: [] }
   switch (m.type) {
     case MessageType.join:
       checkEnroll(m.enroll, fail)
@@ -216,14 +226,20 @@ function writeDigest (enc: Encoder, d: unknown, fail: Fail): void {
 }
 
 /** Bytes an item costs in a message: its header and its bytes. */
-export function itemCost (length: number, kind: 0 | 1): number {
-  return varUintLength(length * 2 + kind) + length
+export function itemCost (length: number, kind: ItemKind): number {
+  return varUintLength(length * 4 + kind) + length
+}
+
+function itemLists (msg: Items): Uint8Array[][] { return [msg.ops, msg.states, msg.claims ?? []] }
+
+function leftOutList (leftOut: LeftOut, kind: number): number[] {
+  return kind === KIND_OP ? leftOut.ops : kind === KIND_STATE ? leftOut.states : leftOut.claims
 }
 
 function checkItems (msg: Items, fail: Fail): void {
-  if (!Array.isArray(msg.ops) || !Array.isArray(msg.states)) fail('ops and states must be arrays')
-  const lists = [msg.ops, msg.states]
-  for (let kind = 0; kind < 2; kind++) {
+  if (!Array.isArray(msg.ops) || !Array.isArray(msg.states) || (msg.claims !== undefined && !Array.isArray(msg.claims))) fail('ops, states and claims must be arrays')
+  const lists = itemLists(msg)
+  for (let kind = 0; kind < KINDS; kind++) {
     lists[kind].forEach((b, i) => {
       if (!(b instanceof Uint8Array) || b.length < 1 || b.length > ITEM_LIMITS[kind]) fail(`${ITEM_KIND_NAMES[kind]} ${i} must be 1 to ${ITEM_LIMITS[kind]} bytes`)
     })
@@ -236,25 +252,25 @@ function checkItems (msg: Items, fail: Fail): void {
  */
 function writeItems (enc: Encoder, msg: Items, budget: number, optional: boolean, fail: Fail): LeftOut {
   checkItems(msg, fail)
-  const leftOut: LeftOut = { ops: [], states: [] }
+  const leftOut: LeftOut = { ops: [], states: [], claims: [] }
   const chosen: Array<[Uint8Array, number]> = []
   let free = budget - enc.pos - 1 // the count: one byte, as MAX_MESSAGE_ITEMS < 128
-  const lists = [msg.ops, msg.states]
-  for (let kind = 0; kind < 2; kind++) {
+  const lists = itemLists(msg)
+  for (let kind = 0; kind < KINDS; kind++) {
     lists[kind].forEach((b, i) => {
-      const cost = itemCost(b.length, kind as 0 | 1)
+      const cost = itemCost(b.length, kind as ItemKind)
       if (chosen.length < MAX_MESSAGE_ITEMS && cost <= free) {
         chosen.push([b, kind])
         free -= cost
       } else {
-        (kind === KIND_OP ? leftOut.ops : leftOut.states).push(i)
+        leftOutList(leftOut, kind).push(i)
       }
     })
   }
   if (optional && chosen.length === 0) return leftOut
   writeVarUint(enc, chosen.length)
   for (const [b, kind] of chosen) {
-    writeVarUint(enc, b.length * 2 + kind)
+    writeVarUint(enc, b.length * 4 + kind)
     writeBytes(enc, b)
   }
   return leftOut
@@ -272,26 +288,27 @@ export function paginate (items: Items, budgetBytes: number): { pages: PullReply
   if (!Number.isInteger(budgetBytes) || budgetBytes < 0) fail(`budget ${String(budgetBytes)} is not a byte count`)
   checkItems(items, fail)
   const budget = Math.min(budgetBytes, maxPayloadBytes(MessageType.pullReply))
-  const leftOut: LeftOut = { ops: [], states: [] }
+  const leftOut: LeftOut = { ops: [], states: [], claims: [] }
   const pages: PullReplyMessage[] = []
   let page: PullReplyMessage = { type: MessageType.pullReply, page: 0, more: false, ops: [], states: [] }
   // The page header is at most varuint(MAX_PAGE << 1 | 1) = 2 bytes, plus the 1-byte count.
   const capacity = budget - varUintLength(MAX_PAGE * 2 + 1) - 1
   if (capacity < 0) fail(`budget ${budget} cannot hold a page header`)
   let free = capacity
-  const lists = [items.ops, items.states]
-  for (let kind = 0; kind < 2; kind++) {
+  const lists = itemLists(items)
+  for (let kind = 0; kind < KINDS; kind++) {
     lists[kind].forEach((b, i) => {
-      const cost = itemCost(b.length, kind as 0 | 1)
-      if (cost > capacity) { (kind === KIND_OP ? leftOut.ops : leftOut.states).push(i); return }
-      if (cost > free || page.ops.length + page.states.length === MAX_MESSAGE_ITEMS) {
+      const cost = itemCost(b.length, kind as ItemKind)
+      if (cost > capacity) { leftOutList(leftOut, kind).push(i); return }
+      if (cost > free || page.ops.length + page.states.length + (page.claims?.length ?? 0) === MAX_MESSAGE_ITEMS) {
         if (page.page >= MAX_PAGE) fail(`more than ${MAX_PAGE + 1} pages`)
         page.more = true
         pages.push(page)
         page = { type: MessageType.pullReply, page: page.page + 1, more: false, ops: [], states: [] }
         free = capacity
       }
-      ;(kind === KIND_OP ? page.ops : page.states).push(b)
+      if (kind === KIND_CLAIM) (page.claims ??= []).push(b)
+      else (kind === KIND_OP ? page.ops : page.states).push(b)
       free -= cost
     })
   }
@@ -385,16 +402,19 @@ function readItems (dec: Decoder, trailer: boolean): Items {
   if (n > MAX_MESSAGE_ITEMS) dec.fail(`${n} items at byte ${at}, limit ${MAX_MESSAGE_ITEMS}`)
   // Each item takes at least 2 bytes (header and one byte): refuse a count the bytes cannot hold.
   if (n * 2 > dec.remaining) dec.fail(`${n} items claimed in ${dec.remaining} bytes at byte ${at}`)
-  const ops: Uint8Array[] = []
-  const states: Uint8Array[] = []
+  const lists: Uint8Array[][] = [[], [], []]
+  let last = 0
   for (let i = 0; i < n; i++) {
     const start = dec.pos
     const v = readVarUint(dec, 2)
-    const kind = v & 1
-    const length = Math.floor(v / 2)
+    const kind = v & 3
+    const length = Math.floor(v / 4)
+    if (kind >= KINDS) dec.fail(`unknown item kind ${kind} at byte ${start}`)
     if (length < 1 || length > ITEM_LIMITS[kind]) dec.fail(`${ITEM_KIND_NAMES[kind]} at byte ${start} is ${length} bytes, limit 1 to ${ITEM_LIMITS[kind]}`)
-    if (kind === KIND_OP && states.length > 0) dec.fail(`op after a state at byte ${start}`)
-    ;(kind === KIND_STATE ? states : ops).push(readBytes(dec, length).slice())
+    if (kind < last) dec.fail(`${ITEM_KIND_NAMES[kind]} after a ${ITEM_KIND_NAMES[last]} at byte ${start}`)
+    last = kind
+    lists[kind].push(readBytes(dec, length).slice())
   }
-  return { ops, states }
+  const [ops, states, claims] = lists
+  return claims.length > 0 ? { ops, states, claims } : { ops, states }
 }

@@ -26,7 +26,7 @@ const enroll = (n = MIN_ENROLL_BYTES): Uint8Array => { const b = bytes(n, 7); b[
 
 function encode<T extends MessageType> (type: T, msg: MessageOf<T>, budget = maxPayloadBytes(type)): Uint8Array {
   const { payload, leftOut } = encodeMessage(type, msg, budget)
-  expect(leftOut).to.deep.equal({ ops: [], states: [] })
+  expect(leftOut).to.deep.equal({ ops: [], states: [], claims: [] })
   return payload
 }
 
@@ -157,7 +157,7 @@ describe('gossip messages', () => {
       const msg: MessageOf<typeof MessageType.ping> = { type: MessageType.ping, seq: 1, headsHash: bytes(8), ops, states }
       const { payload, leftOut } = encodeMessage(MessageType.ping, msg, 700)
       expect(payload.length).to.be.at.most(700)
-      expect(leftOut).to.deep.equal({ ops: [1], states: [0] })
+      expect(leftOut).to.deep.equal({ ops: [1], states: [0], claims: [] })
       const back = decodeMessage(MessageType.ping, payload)
       expect(back.ops).to.deep.equal([ops[0], ops[2]])
       expect(back.states).to.deep.equal([states[1]])
@@ -167,7 +167,7 @@ describe('gossip messages', () => {
       const msg: MessageOf<typeof MessageType.ack> = { type: MessageType.ack, seq: 1, headsHash: bytes(8), ops: [bytes(50)], states: [] }
       const { payload, leftOut } = encodeMessage(MessageType.ack, msg, 20)
       expect(payload.length).to.equal(9)
-      expect(leftOut).to.deep.equal({ ops: [0], states: [] })
+      expect(leftOut).to.deep.equal({ ops: [0], states: [], claims: [] })
     })
 
     it('never goes over the budget, and leaves out only what no longer fits (property)', async function () {
@@ -215,13 +215,13 @@ describe('gossip messages', () => {
       const states = Array.from({ length: 12 }, (_, i) => bytes(200 + i, 100 + i))
       const budget = 1000
       const { pages, leftOut } = paginate({ ops, states }, budget)
-      expect(leftOut).to.deep.equal({ ops: [], states: [] })
+      expect(leftOut).to.deep.equal({ ops: [], states: [], claims: [] })
       expect(pages.length).to.be.above(10)
       pages.forEach((p, i) => {
         expect(p.page).to.equal(i)
         expect(p.more).to.equal(i < pages.length - 1)
         const { payload, leftOut: lo } = encodeMessage(MessageType.pullReply, p, budget)
-        expect(lo).to.deep.equal({ ops: [], states: [] })
+        expect(lo).to.deep.equal({ ops: [], states: [], claims: [] })
         expect(payload.length).to.be.at.most(budget)
         expect(decodeMessage(MessageType.pullReply, payload)).to.deep.equal(p)
       })
@@ -239,7 +239,7 @@ describe('gossip messages', () => {
       const ops = [bytes(100, 1), bytes(MAX_OP_BYTES, 2), bytes(100, 3)]
       const states = [bytes(MAX_NODE_STATE_BYTES, 4)]
       const { pages, leftOut } = paginate({ ops, states }, 600)
-      expect(leftOut).to.deep.equal({ ops: [1], states: [0] })
+      expect(leftOut).to.deep.equal({ ops: [1], states: [0], claims: [] })
       expect(pages).to.have.length(1)
       expect(pages[0].ops.map(o => o[0])).to.deep.equal([1, 3])
       expect(pages[0].more).to.equal(false)
@@ -254,7 +254,7 @@ describe('gossip messages', () => {
         const { pages, leftOut } = paginate(items, budget)
         for (const p of pages) {
           const { payload, leftOut: lo } = encodeMessage(MessageType.pullReply, p, budget)
-          expect(lo).to.deep.equal({ ops: [], states: [] })
+          expect(lo).to.deep.equal({ ops: [], states: [], claims: [] })
           expect(payload.length).to.be.at.most(budget)
         }
         expect(pages.flatMap(p => p.ops)).to.deep.equal(items.ops.filter((_, i) => !leftOut.ops.includes(i)))
