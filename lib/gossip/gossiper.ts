@@ -1,39 +1,54 @@
 /**
- * Membership dissemination (DESIGN §3 "Dissemination"): spreads the ops a replica accepts to
- * every member, by epidemic gossip backed by periodic anti-entropy. Liveness (SWIM), node
- * states and JOIN come later; this is the op path only.
+ * The gossip engine (DESIGN §3): spreads ops, node states and liveness claims to every member
+ * by epidemic gossip backed by anti-entropy, runs SWIM with Lifeguard, and admits joiners.
  *
- * - Queue. Every op the replica accepts (its `ops:added` event: a local admin action, an
- *   ingest, a merge) goes into a `BroadcastQueue`, and is sent at most
- *   retransmitMult × ⌈log10(N+1)⌉ times (`retransmitLimit`).
- * - Push. Every `gossipIntervalMs` a `gossip` message with queued ops (fewest-sent first,
- *   packed to the packet budget) goes to `fanout` random members with known endpoints.
- * - Forward on arrival. When ops are accepted, one gossip round runs at once instead of
- *   waiting for the next tick. DEVIATION from memberlist, which only queues them: each hop
- *   then costs one network latency instead of latency + up to one gossip interval, so news
- *   crosses log_fanout(N) hops in ≈ log_fanout(N) × latency.
- * - Gaps. Gossip whose ops have a missing causal past (the replica parks them and names the
- *   chain positions it needs) triggers an immediate `pull` from the sender, which has that
- *   past; at most one per sender per gossip interval.
- * - Anti-entropy. Every `pushPullIntervalFor(cfg, N)` (first one at a random offset, so nodes
- *   do not synchronise) send `digest` (the replica's ops digest) to one random member. The
- *   receiver answers with `pullReply` pages of what it has that the digest lacks
- *   (`replica.diff`), and, if its own digest differs, with a `pull` carrying its digest,
- *   which is answered the same way but never asked back — so one exchange repairs both
- *   sides (memberlist's push-pull) and cannot loop. Node-state buckets are sent empty and
- *   `pull.page` is ignored (every page is sent at once) until node states and paged
- *   re-requests exist.
- * - Senders. `sealer.open` looks senders up among the replica's current members only (the
- *   map is rebuilt whenever ops are added and on each tick, since expiry depends on time),
- *   so once a node has seen a revocation, the revoked node's packets are dropped as
- *   `unknown-sender`. Every dropped packet is counted by reason in `stats().drops`; hostile
- *   input is never thrown out of the receive handler.
- * - Addresses. A static book (`setEndpoint`) for now; node states will fill it later.
+ * - Queue. Every op the replica accepts (`ops:added`: a local admin action, an ingest, a
+ *   merge), every node state that is news, and every liveness claim go into one
+ *   `BroadcastQueue` and are sent at most retransmitMult × ⌈log10(N+1)⌉ times. Node states
+ *   are superseded by node (key `s:<node>`), claims by subject (`c:<node>`); ops never are.
+ * - Push. Every `gossipIntervalMs` a `gossip` message with queued items (fewest-sent first,
+ *   packed to the packet budget) goes to `fanout` random members that are not dead. Pings
+ *   and acks carry queued items too (piggyback), so SWIM traffic spreads news for free.
+ * - Forward on arrival. When a packet brings news (new ops, a newer state, a claim that
+ *   changed our table), one gossip round runs at once instead of waiting for the next tick.
+ *   DEVIATION from memberlist, which only queues it: each hop then costs one network latency
+ *   instead of latency + up to one gossip interval, so news crosses the log_fanout(N) hops
+ *   to every node in ≈ log_fanout(N) × latency.
+ * - Gaps. Ops with a missing causal past, and a ping or ack whose 8-byte heads hash differs
+ *   from ours, trigger an immediate `pull` from that peer (at most one per peer per gossip
+ *   interval).
+ * - Anti-entropy. Every `pushPullIntervalFor(cfg, N)` (first at a random offset) send
+ *   `digest` — the replica's ops digest and the 16 node-state bucket summaries — to one random
+ *   member, dead ones included (that is how a healed partition finds its other half). The
+ *   receiver answers with `pullReply` pages of the ops the digest lacks and of its states in
+ *   every differing bucket, and, if its ops digest or any bucket differs, with a `pull`
+ *   (its digest and the differing buckets), answered the same way but never asked back —
+ *   so one exchange repairs both sides and cannot loop. A digest is O(admins + 16) bytes,
+ *   whatever N is.
+ * - Liveness. `Prober` runs SWIM's probe loop over `Liveness`; any authenticated packet
+ *   from a member counts as its ack. A claim that we are suspect or dead is refuted by
+ *   re-signing our node state at a higher incarnation and gossiping it: alive *is* the
+ *   signed state. A member we hold dead that talks to us is told so (once per probe interval),
+ *   so after a partition heals it refutes and everyone marks it alive again.
+ * - Senders. `sealer.open` looks senders up among current, unrevoked members (plus, while
+ *   joining, the bootstrap keys of the invite), so once a node has seen a revocation the
+ *   revoked node's packets are dropped as `unknown-sender`. Every dropped packet is counted
+ *   by reason in `stats().drops`; hostile input is never thrown out of the receive handler.
+ * - Addresses. Where to send to a member: the source of its last authenticated packet
+ *   (roaming, as WireGuard does), else an address from `setEndpoint` (bootstrap), else its
+ *   signed node state's first endpoint (static, then listen, then reflexive).
+ * - JOIN (join.ts has the limiter). A joiner sends `join(enroll)` with mac1 to any member;
+ *   the member answers with a stateless cookie; the joiner repeats the JOIN with the cookie;
+ *   the member ingests the enroll and, once the joiner is a member in its view, starts an
+ *   anti-entropy exchange with it. JOINs are rate-limited per source prefix before any
+ *   X25519 is spent on a reply.
  *
  * All time comes from the injected `Clock` and all choices from the injected `Random`, so a
  * `ManualClock` + `SeededRandom` run replays exactly.
  */
+import { createHash } from 'node:crypto'
 import type { Clock, TimerHandle } from '../clock.js'
+import { TypedEventTarget } from '../events.js'
 import type { NodeIdentity } from '../identity/identity.js'
 import { type Key, keyIdMapKey } from '../identity/key.js'
 import { decodeOp } from '../membership/codec.js'
@@ -41,18 +56,35 @@ import type { LoggedOp } from '../membership/log.js'
 import type { WireOp } from '../membership/op.js'
 import type { Replica } from '../membership/replica.js'
 import type { Random } from '../random.js'
+import { toKeyString } from '../util/bytes.js'
+import { CookieIssuer } from '../wire/cookie.js'
 import { MAX_COUNTER_BYTES, MessageType, MIN_HEADER_BYTES } from '../wire/header.js'
-import { DROP_REASONS, type DropReason, isDropped, maxPayloadBytes, type PacketSealer, TAG_BYTES } from '../wire/seal.js'
-import { BroadcastQueue } from './broadcast-queue.js'
+import { DROP_REASONS, type DropReason, isDropped, maxPayloadBytes, type Opened, type PacketSealer, TAG_BYTES } from '../wire/seal.js'
+import { BroadcastQueue, type BroadcastItem } from './broadcast-queue.js'
+import { decodeClaim, encodeClaim } from './claim.js'
 import { type GossipConfig, pushPullIntervalFor } from './config.js'
-import type { Endpoint } from './endpoint.js'
-import { decodeMessage, encodeMessage, paginate, STATE_BUCKETS, STATE_HASH_BYTES } from './messages.js'
+import { type Endpoint, endpointsEqual, hostFamily } from './endpoint.js'
+import { JoinLimiter } from './join-limiter.js'
+import { Liveness, type LivenessBroadcast, type PeerLivenessDetail } from './liveness.js'
+import { decodeMessage, encodeMessage, HEADS_HASH_BYTES, type Items, paginate } from './messages.js'
+import { signNodeState, type NodeEndpoint, type NodeState, type SignedNodeState } from './node-state.js'
+import { Prober, type ProberStats } from './prober.js'
+import { StateTable } from './state-table.js'
 import type { Transport } from './transport.js'
 
-/** Worst-case per-item framing in a gossip message: varuint(length << 1) for ops ≤ 8 KB. */
+/** Worst-case per-item framing: varuint(length << 2 | kind) for items ≤ 4 KB. */
 const ITEM_OVERHEAD_BYTES = 2
-/** The items count of a gossip message (≤ 127 items: one byte). */
+/** The items count of a message (≤ 127 items: one byte). */
 const COUNT_BYTES = 1
+/** seq (≤ 5 bytes) ‖ heads hash: the fixed part of ping and ack. */
+const PING_FIXED_BYTES = 5 + HEADS_HASH_BYTES
+/** The first JOIN retry, ms; doubles per attempt up to JOIN_RETRY_MAX_MS. */
+const JOIN_RETRY_MS = 500
+const JOIN_RETRY_MAX_MS = 8_000
+/** How often the member set is re-read for expiry, ms, when no op arrived. */
+const EXPIRY_CHECK_MS = 10_000
+/** Endpoint sources in order of preference, for a member we have not heard from. */
+const SOURCE_RANK: Record<string, number> = { static: 0, listen: 1, reflexive: 2, wireguard: 3 }
 
 export interface GossiperComponents {
   identity: NodeIdentity
@@ -64,36 +96,76 @@ export interface GossiperComponents {
   random: Random
 }
 
+export interface GossiperInit {
+  /** Our starting incarnation (restored from storage: pass stored + 1 on each start). Default 0. */
+  incarnation?: number
+  /**
+   * What our signed node state advertises. Default: the transport's local endpoint as
+   * `listen` when it is a concrete address (not 0.0.0.0 or ::), else none — peers then use
+   * the source address of our packets.
+   */
+  endpoints?: NodeEndpoint[]
+  /** Application metadata in our node state, ≤ 512 bytes. Default empty. */
+  appMetadata?: Uint8Array
+  /** Signed node states known at start (a simulator's warm start, or a cache). Default none. */
+  knownStates?: ReadonlyArray<Uint8Array | SignedNodeState>
+}
+
+export interface GossiperEvents {
+  /** A member declared dead came back (a newer node state). Listeners run in order and must not block. */
+  'peer:reachable': CustomEvent<PeerLivenessDetail>
+  /** A member was declared dead (its suspicion ran out, or a dead claim arrived). */
+  'peer:unreachable': CustomEvent<PeerLivenessDetail>
+  /** A member's node state changed (endpoints, metadata, incarnation). */
+  state: CustomEvent<{ key: Key, state: NodeState }>
+  /** Our incarnation changed (a refutation): persist it. */
+  incarnation: CustomEvent<{ incarnation: number }>
+  /** A JOIN was answered: a member started syncing with us. */
+  joined: CustomEvent<{ via: Key }>
+}
+
 /** Why a packet was dropped: the sealer's reasons, then the gossiper's own. */
-export type GossipDropReason = DropReason | 'bad-message' | 'unexpected-type'
+export type GossipDropReason = DropReason | 'bad-message' | 'unexpected-type' | 'join-rate' | 'bad-cookie' | 'join-refused'
+
+type Counted = 'gossip' | 'digest' | 'pull' | 'pullReply' | 'ping' | 'pingReq' | 'ack' | 'nack' | 'join' | 'cookie'
+const COUNTED: readonly Counted[] = ['gossip', 'digest', 'pull', 'pullReply', 'ping', 'pingReq', 'ack', 'nack', 'join', 'cookie']
+const NAME_OF: Record<number, Counted> = {
+  [MessageType.join]: 'join', [MessageType.cookie]: 'cookie', [MessageType.ping]: 'ping', [MessageType.pingReq]: 'pingReq', [MessageType.ack]: 'ack', [MessageType.nack]: 'nack', [MessageType.gossip]: 'gossip', [MessageType.digest]: 'digest', [MessageType.pull]: 'pull', [MessageType.pullReply]: 'pullReply'
+}
+const emptyCounts = (): Record<Counted, number> => Object.fromEntries(COUNTED.map(c => [c, 0])) as Record<Counted, number>
 
 export interface GossiperStats {
-  /** Packets sent, by message type name. */
-  sent: Record<'gossip' | 'digest' | 'pull' | 'pullReply', number>
-  /** Packets opened and handled, by message type name. */
-  received: Record<'gossip' | 'digest' | 'pull' | 'pullReply', number>
+  /** Packets sent and bytes sent (sealed, as handed to the transport), by message type. */
+  sent: Record<Counted, number>
+  sentBytes: number
+  /** Packets opened and handled, by message type. */
+  received: Record<Counted, number>
   drops: Record<GossipDropReason, number>
-  /** Op items that failed `decodeOp` (counted and skipped, neighbours still ingested). */
+  /** Items that failed to decode or verify (counted and skipped; neighbours still taken). */
   badOps: number
-  /** Ops the replica accepted from gossip, and from pull replies. */
+  badStates: number
+  badClaims: number
+  /** Ops the replica accepted from gossip and piggyback, and from pull replies and joins. */
   opsFromGossip: number
   opsFromPull: number
+  /** Newer node states taken. */
+  statesTaken: number
   /** Gossip rounds run at once on news (forward on arrival / local op). */
   immediateRounds: number
-  /** Digests (or pull replies) we could not encode: too big for a packet (a paged digest is not yet here). */
+  /** Messages we could not encode (a digest too big for a packet). */
   encodeErrors: number
   /** Packets not sent: sealing failed (low-order peer key) or the transport refused them. */
   sendErrors: number
-  /** Pulls sent at once because gossiped ops had a missing causal past. */
+  /** Pulls sent at once: gossiped ops with a missing past, or a differing heads hash. */
   gapPulls: number
-  /** Ops queued now. */
+  /** Refutations: times we raised our incarnation. */
+  refutations: number
+  /** Items queued now. */
   queued: number
+  probe: ProberStats
 }
 
-type Counted = 'gossip' | 'digest' | 'pull' | 'pullReply'
-const emptyCounts = (): Record<Counted, number> => ({ gossip: 0, digest: 0, pull: 0, pullReply: 0 })
-
-export class Gossiper {
+export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private readonly identity: NodeIdentity
   private readonly replica: Replica
   private readonly transport: Transport
@@ -102,16 +174,31 @@ export class Gossiper {
   private readonly random: Random
   readonly config: GossipConfig
   readonly queue: BroadcastQueue
+  readonly liveness: Liveness
+  readonly states: StateTable
+  private readonly prober: Prober
+  private readonly limiter: JoinLimiter
+  private readonly cookies: CookieIssuer
 
-  private readonly endpoints = new Map<string, Endpoint>()
-  /** key id (map key) → member key, current members only. */
+  /** Addresses by member map key: learned from packets, set by hand, from node states. */
+  private readonly learned = new Map<string, Endpoint>()
+  private readonly book = new Map<string, Endpoint>()
+  private readonly fromState = new Map<string, Endpoint>()
+  /** key id (map key) → member key, current members only (us excluded). */
   private senders = new Map<string, Key>()
-  /** How many ops of the log (in insertion order) have been queued or were there before. */
-  private seen = 0
-  /** The member set changed since `senders` was built. */
+  /** Bootstrap keys accepted as senders until we are joined: key id → key. */
+  private provisional = new Map<string, Key>()
+  /** The same keys as `senders`, as an array for sampling. */
+  private senderList: Key[] = []
   private sendersStale = true
-  /** When we last pulled from a peer because its gossip had a missing past (monotonic ms). */
+  private lastExpiryCheckMs = Number.NEGATIVE_INFINITY
   private readonly lastPullAt = new Map<string, number>()
+  private readonly lastToldDeadAt = new Map<string, number>()
+  private own: SignedNodeState
+  private readonly ownEndpoints: NodeEndpoint[] | undefined
+  private appMetadata: Uint8Array
+  private headsCache: { version: number, hash: Uint8Array } | undefined
+  private joining: { targets: Array<{ key: Key, endpoint: Endpoint }>, enroll: Uint8Array, attempt: number, timer: TimerHandle | undefined } | undefined
   private running = false
   private gossipTimer: TimerHandle | undefined
   private pushPullTimer: TimerHandle | undefined
@@ -119,18 +206,24 @@ export class Gossiper {
   private readonly onOpsAdded = (e: CustomEvent<{ ops: readonly LoggedOp[] }>): void => { this.opsAdded(e.detail.ops) }
   private readonly s = {
     sent: emptyCounts(),
+    sentBytes: 0,
     received: emptyCounts(),
-    drops: Object.fromEntries([...DROP_REASONS, 'bad-message', 'unexpected-type'].map(r => [r, 0])) as Record<GossipDropReason, number>,
+    drops: Object.fromEntries([...DROP_REASONS, 'bad-message', 'unexpected-type', 'join-rate', 'bad-cookie', 'join-refused'].map(r => [r, 0])) as Record<GossipDropReason, number>,
     badOps: 0,
+    badStates: 0,
+    badClaims: 0,
     opsFromGossip: 0,
     opsFromPull: 0,
+    statesTaken: 0,
     immediateRounds: 0,
     encodeErrors: 0,
     sendErrors: 0,
-    gapPulls: 0
+    gapPulls: 0,
+    refutations: 0
   }
 
-  constructor (components: GossiperComponents, config: GossipConfig) {
+  constructor (components: GossiperComponents, config: GossipConfig, init: GossiperInit = {}) {
+    super()
     this.identity = components.identity
     this.replica = components.replica
     this.transport = components.transport
@@ -139,8 +232,35 @@ export class Gossiper {
     this.random = components.random
     this.config = config
     this.queue = new BroadcastQueue({ retransmitMult: config.retransmitMult })
-    // What the replica holds now is not news: anti-entropy, not gossip, spreads old ops.
-    this.seen = this.replica.log.size
+    this.liveness = new Liveness({ clock: this.clock, random: this.random }, { self: this.identity.wgPublicKey, config, incarnation: init.incarnation ?? 0 })
+    this.liveness.addEventListener('peer:unreachable', e => { this.onUnreachable(e.detail) })
+    this.liveness.addEventListener('peer:reachable', e => { this.emit('peer:reachable', e.detail) })
+    this.states = new StateTable({ orgId: this.replica.orgId, signKeyOf: k => this.signKeyOf(k) })
+    this.prober = new Prober({
+      liveness: this.liveness,
+      clock: this.clock,
+      random: this.random,
+      sendPing: (to, seq) => { this.sendPingOrAck(MessageType.ping, to, seq) },
+      sendAck: (to, seq) => { this.sendPingOrAck(MessageType.ack, to, seq) },
+      sendPingReq: (via, seq, target) => { this.sendSmall(via, MessageType.pingReq, { type: MessageType.pingReq, seq, target: target.id.slice() }) },
+      sendNack: (to, seq) => { this.sendSmall(to, MessageType.nack, { type: MessageType.nack, seq }) },
+      pickHelpers: (k, exclude) => this.pickPeers(k, key => !key.equals(exclude) && this.liveness.get(key)?.state === 'alive'),
+      broadcast: b => { this.broadcastLiveness(b) }
+    }, { indirectChecks: config.indirectChecks })
+    this.limiter = new JoinLimiter(this.clock, config.joinRateLimitPerSec)
+    this.cookies = new CookieIssuer({ clock: this.clock, random: this.random })
+    this.ownEndpoints = init.endpoints
+    this.appMetadata = init.appMetadata ?? new Uint8Array(0)
+    this.own = this.signOwn()
+    this.refreshSenders()
+    for (const s of init.knownStates ?? []) {
+      const r = s instanceof Uint8Array ? this.states.offer(s) : this.states.offerSigned(s)
+      if (r.accepted) {
+        const st = r.held.signed.state
+        this.noteStateEndpoint(st)
+        this.liveness.onAlive(st.wgPublicKey, st.incarnation)
+      }
+    }
   }
 
   /** Attaches to the transport and replica and starts the timers. Idempotent. */
@@ -150,21 +270,24 @@ export class Gossiper {
     this.refreshSenders()
     this.offPacket = this.transport.onPacket((packet, from) => { this.receive(packet, from) })
     this.replica.addEventListener('ops:added', this.onOpsAdded)
-    this.opsAdded(this.addedWhileStopped())
+    this.publishOwn()
     // Random first offsets, so nodes started together do not tick together.
     this.gossipTimer = this.clock.schedule(() => { this.gossipTick() }, this.random.int(this.config.gossipIntervalMs))
-    const pp = pushPullIntervalFor(this.config, this.clusterSize())
-    this.pushPullTimer = this.clock.schedule(() => { this.pushPullTick() }, this.random.int(pp))
+    this.pushPullTimer = this.clock.schedule(() => { this.pushPullTick() }, this.random.int(pushPullIntervalFor(this.config, this.clusterSize())))
+    this.prober.start()
+    if (this.joining !== undefined) this.sendJoins()
   }
 
   /** Cancels every timer and listener `start()` made. Idempotent. */
   stop (): void {
     if (!this.running) return
     this.running = false
-    if (this.gossipTimer !== undefined) this.clock.cancel(this.gossipTimer)
-    if (this.pushPullTimer !== undefined) this.clock.cancel(this.pushPullTimer)
+    for (const t of [this.gossipTimer, this.pushPullTimer, this.joining?.timer]) if (t !== undefined) this.clock.cancel(t)
     this.gossipTimer = undefined
     this.pushPullTimer = undefined
+    if (this.joining !== undefined) this.joining.timer = undefined
+    this.prober.stop()
+    this.liveness.stop()
     this.offPacket?.()
     this.offPacket = undefined
     this.replica.removeEventListener('ops:added', this.onOpsAdded)
@@ -172,163 +295,371 @@ export class Gossiper {
 
   isStarted (): boolean { return this.running }
 
-  /** Where to send to the member with WireGuard key `wgKey` (a static book for now). */
+  get incarnation (): number { return this.liveness.incarnation }
+
+  /** Our current signed node state. */
+  get ownState (): SignedNodeState { return this.own }
+
+  /** Where to send to the member with WireGuard key `wgKey`, until we hear from it. */
   setEndpoint (wgKey: Key, endpoint: Endpoint): void {
     if (wgKey.equals(this.identity.wgPublicKey)) return
-    this.endpoints.set(wgKey.mapKey, endpoint)
+    this.book.set(wgKey.mapKey, endpoint)
   }
+
+  /** The endpoint we would send to for `wgKey`, if any. */
+  endpointOf (wgKey: Key): Endpoint | undefined {
+    const k = wgKey.mapKey
+    return this.learned.get(k) ?? this.book.get(k) ?? this.fromState.get(k)
+  }
+
+  nodeState (wgKey: Key): NodeState | undefined {
+    return wgKey.equals(this.identity.wgPublicKey) ? this.own.state : this.states.state(wgKey)
+  }
+
+  /** Replaces our app metadata (≤ 512 bytes) and gossips the new state. */
+  setAppMetadata (bytes: Uint8Array): void {
+    const old = this.appMetadata
+    this.appMetadata = bytes
+    try {
+      this.raiseIncarnation()
+    } catch (err) {
+      this.appMetadata = old
+      throw err
+    }
+  }
+
+  /**
+   * Joins through any of `targets` (members' keys and underlay endpoints) with our enroll op
+   * in wire form: JOIN, cookie, JOIN with the cookie, then the member syncs us. Retries with
+   * backoff (0.5 s doubling to 8 s) until a target answers with sync; 'joined' then fires.
+   */
+  join (targets: ReadonlyArray<{ wgPublicKey: Key, endpoint: Endpoint }>, enrollWire: Uint8Array): void {
+    if (this.joining?.timer !== undefined) this.clock.cancel(this.joining.timer)
+    const list = targets.filter(t => !t.wgPublicKey.equals(this.identity.wgPublicKey)).map(t => ({ key: t.wgPublicKey, endpoint: t.endpoint }))
+    this.joining = { targets: list, enroll: enrollWire, attempt: 0, timer: undefined }
+    this.provisional = new Map(list.map(t => [t.key.idMapKey, t.key]))
+    for (const t of list) this.setEndpoint(t.key, t.endpoint)
+    if (this.running) this.sendJoins()
+  }
+
+  get isJoining (): boolean { return this.joining !== undefined }
 
   stats (): GossiperStats {
     return {
       sent: { ...this.s.sent },
+      sentBytes: this.s.sentBytes,
       received: { ...this.s.received },
       drops: { ...this.s.drops },
       badOps: this.s.badOps,
+      badStates: this.s.badStates,
+      badClaims: this.s.badClaims,
       opsFromGossip: this.s.opsFromGossip,
       opsFromPull: this.s.opsFromPull,
+      statesTaken: this.s.statesTaken,
       immediateRounds: this.s.immediateRounds,
       encodeErrors: this.s.encodeErrors,
       sendErrors: this.s.sendErrors,
       gapPulls: this.s.gapPulls,
-      queued: this.queue.size
+      refutations: this.s.refutations,
+      queued: this.queue.size,
+      probe: { ...this.prober.stats }
     }
   }
 
   /** Runs one gossip round now (also what the timer does). */
   gossipRound (): void {
     if (!this.running || this.queue.size === 0) return
-    const peers = this.pickPeers(this.config.fanout)
+    const peers = this.pickPeers(this.config.fanout, key => this.liveness.get(key)?.state !== 'dead')
     if (peers.length === 0) return
     const budget = this.payloadBudget(MessageType.gossip)
-    const items = this.queue.take(budget - COUNT_BYTES, ITEM_OVERHEAD_BYTES, this.clusterSize())
-    if (items.length === 0) return
+    const items = this.takeItems(budget - COUNT_BYTES)
+    if (items === undefined) return
     let payload: Uint8Array
     try {
-      // Never throws with the conservative per-item overhead above; guarded because this
-      // also runs inside the replica's event listener, where a throw would escape.
-      payload = encodeMessage(MessageType.gossip, { type: MessageType.gossip, ops: items.map(i => i.bytes), states: [] }, budget).payload
+      // Never throws with the conservative per-item overhead; guarded because this also runs
+      // inside the replica's event listener, where a throw would escape.
+      payload = encodeMessage(MessageType.gossip, { type: MessageType.gossip, ...items }, budget).payload
     } catch {
       this.s.encodeErrors++
       return
     }
-    for (const p of peers) this.send(p, MessageType.gossip, payload, 'gossip')
+    for (const p of peers) this.send(p, MessageType.gossip, payload)
   }
 
-  /** Sends our digest to one random member (also what the timer does). */
+  /** Sends our digest to one random member, dead ones included (also what the timer does). */
   pushPull (): void {
     if (!this.running) return
-    const [peer] = this.pickPeers(1)
+    const [peer] = this.pickPeers(1, () => true)
     if (peer === undefined) return
-    const payload = this.encodeDigest(MessageType.digest)
-    if (payload !== undefined) this.send(peer, MessageType.digest, payload, 'digest')
+    const payload = this.encodeDigest()
+    if (payload !== undefined) this.send(peer, MessageType.digest, payload)
   }
 
-  /**
-   * Our ops digest as a `digest` or `pull` payload, or undefined (counted in `encodeErrors`)
-   * when it does not fit one packet: a store that large needs a paged digest, not yet here.
-   */
-  private encodeDigest (type: typeof MessageType.digest | typeof MessageType.pull): Uint8Array | undefined {
-    const opsDigest = this.replica.digest()
-    try {
-      return type === MessageType.digest
-        ? encodeMessage(type, { type, opsDigest, statesSummary: emptySummary() }, this.payloadBudget(type)).payload
-        : encodeMessage(type, { type, opsDigest, buckets: [], page: 0 }, this.payloadBudget(type)).payload
-    } catch {
-      this.s.encodeErrors++
-      return undefined
-    }
-  }
+  // ---- receiving ------------------------------------------------------------------------
 
-  private gossipTick (): void {
-    this.gossipTimer = this.clock.schedule(() => { this.gossipTick() }, this.config.gossipIntervalMs)
-    this.refreshSenders(true)
-    this.gossipRound()
-  }
-
-  private pushPullTick (): void {
-    this.pushPullTimer = this.clock.schedule(() => { this.pushPullTick() }, pushPullIntervalFor(this.config, this.clusterSize()))
-    this.pushPull()
-  }
-
-  /** Queues the ops the replica accepted since we last looked, then pushes them at once. */
-  private opsAdded (ops: readonly LoggedOp[]): void {
-    this.sendersStale = true
-    this.seen += ops.length
-    for (const op of ops) this.queue.enqueue({ bytes: op.wire })
-    if (ops.length > 0 && this.running) {
-      this.s.immediateRounds++
-      this.gossipRound()
-    }
-  }
-
-  /** Ops the log gained while no listener was attached (the log keeps insertion order). */
-  private addedWhileStopped (): LoggedOp[] {
-    const out: LoggedOp[] = []
-    let i = 0
-    for (const op of this.replica.log.byId.values()) if (i++ >= this.seen) out.push(op)
-    return out
-  }
-
-  private receive (packet: Uint8Array, _from: Endpoint): void {
+  private receive (packet: Uint8Array, from: Endpoint): void {
     this.refreshSenders()
-    const opened = this.sealer.open(packet, id => this.senders.get(keyIdMapKey(id)))
+    const opened = this.sealer.open(packet, id => this.lookupSender(id))
     if (isDropped(opened)) { this.s.drops[opened.drop]++; return }
-    const sender = opened.sender
     try {
-      switch (opened.type) {
-        case MessageType.gossip: {
-          const m = decodeMessage(MessageType.gossip, opened.payload)
-          this.s.received.gossip++
-          this.ingest(m.ops, sender, 'gossip')
-          return
-        }
-        case MessageType.digest: {
-          const m = decodeMessage(MessageType.digest, opened.payload)
-          this.s.received.digest++
-          this.replyTo(sender, m.opsDigest)
-          const mine = this.replica.digest()
-          if (!bytesEqual(mine, m.opsDigest)) {
-            const payload = this.encodeDigest(MessageType.pull)
-            if (payload !== undefined) this.send(sender, MessageType.pull, payload, 'pull')
-          }
-          return
-        }
-        case MessageType.pull: {
-          const m = decodeMessage(MessageType.pull, opened.payload)
-          this.s.received.pull++
-          this.replyTo(sender, m.opsDigest)
-          return
-        }
-        case MessageType.pullReply: {
-          const m = decodeMessage(MessageType.pullReply, opened.payload)
-          this.s.received.pullReply++
-          this.ingest(m.ops, sender, 'pull')
-          return
-        }
-        default:
-          this.s.drops['unexpected-type']++
-      }
+      if (opened.type === MessageType.join) { this.onJoin(opened, from); return }
+      this.onMemberPacket(opened, from)
     } catch {
       this.s.drops['bad-message']++
     }
   }
 
-  /** Sends `sender` every page of what we have that `theirDigest` lacks. */
-  private replyTo (peer: Key, theirDigest: Uint8Array): void {
-    const diff = this.replica.diff(theirDigest)
-    const ops = this.replica.store.unpack(diff).ops.map(o => o.wire)
-    if (ops.length === 0) return
-    const budget = this.payloadBudget(MessageType.pullReply)
-    let pages
+  private onMemberPacket (opened: Opened, from: Endpoint): void {
+    const sender = opened.sender
+    const name = NAME_OF[opened.type]
+    if (name === undefined || name === 'join') { this.s.drops['unexpected-type']++; return }
+    // Decode before any state changes, so a malformed packet changes nothing.
+    const m = decodeMessage(opened.type, opened.payload)
+    this.s.received[name]++
+    this.learned.set(sender.mapKey, from)
+    this.liveness.onAnyPacket(sender)
+    this.tellIfDead(sender)
+    switch (m.type) {
+      case MessageType.ping:
+        this.takeNews(m, sender, 'gossip')
+        this.sendPingOrAck(MessageType.ack, sender, m.seq)
+        this.compareHeads(sender, m.headsHash)
+        return
+      case MessageType.ack:
+        this.takeNews(m, sender, 'gossip')
+        this.prober.onAck(sender, m.seq)
+        this.compareHeads(sender, m.headsHash)
+        return
+      case MessageType.pingReq: {
+        const target = this.senders.get(keyIdMapKey(m.target))
+        if (target !== undefined) this.prober.onPingReq(sender, m.seq, target)
+        return
+      }
+      case MessageType.nack:
+        this.prober.onNack(m.seq)
+        return
+      case MessageType.gossip:
+        this.takeNews(m, sender, 'gossip')
+        return
+      case MessageType.digest: {
+        const buckets = this.states.differing(m.statesSummary)
+        this.replyTo(sender, m.opsDigest, buckets)
+        if (!bytesEqual(this.replica.digest(), m.opsDigest) || buckets.length > 0) {
+          const payload = this.encodePull(buckets)
+          if (payload !== undefined) this.send(sender, MessageType.pull, payload)
+        }
+        this.joinedVia(sender)
+        return
+      }
+      case MessageType.pull:
+        this.replyTo(sender, m.opsDigest, m.buckets)
+        this.joinedVia(sender)
+        return
+      case MessageType.pullReply:
+        this.takeNews(m, sender, 'pull')
+        this.joinedVia(sender)
+        return
+      case MessageType.cookie: {
+        const t = this.joining?.targets.find(x => x.key.equals(sender))
+        if (t !== undefined) this.sendJoin(t.key, t.endpoint, m.cookie)
+        return
+      }
+    }
+  }
+
+  /** Ops, states and claims from a message: ingest each, counting (not throwing) bad ones. */
+  private takeNews (items: Items, sender: Key, via: 'gossip' | 'pull'): void {
+    let news = false
+    for (const b of items.states) news = this.takeState(b) || news
+    for (const b of items.claims ?? []) news = this.takeClaim(b, sender) || news
+    if (items.ops.length > 0) this.ingest(items.ops, sender, via)
+    if (news && via === 'gossip') this.forwardNow()
+  }
+
+  private takeState (wire: Uint8Array): boolean {
+    if (wire.length >= 32 && toKeyString(wire.subarray(0, 32)) === this.identity.wgPublicKey.mapKey) {
+      this.checkOwnRival(wire)
+      return false
+    }
+    const r = this.states.offer(wire)
+    if (!r.accepted) {
+      if (r.reason === 'malformed' || r.reason === 'bad-signature') this.s.badStates++
+      return false
+    }
+    const st = r.held.signed.state
+    this.s.statesTaken++
+    this.noteStateEndpoint(st)
+    this.queue.enqueue({ key: 's:' + st.wgPublicKey.mapKey, bytes: r.held.wire })
+    this.liveness.onAlive(st.wgPublicKey, st.incarnation)
+    this.emit('state', { key: st.wgPublicKey, state: st })
+    return true
+  }
+
+  /**
+   * A state of ours that we did not make in this run (an older run's, restored without its
+   * incarnation; or a forgery, which cannot verify and costs only an incarnation): rise above
+   * it so every node keeps ours. Our own bytes echoed back, or older states, are ignored.
+   */
+  private checkOwnRival (wire: Uint8Array): void {
+    if (bytesEqual(wire, this.states.get(this.identity.wgPublicKey)?.wire ?? new Uint8Array(0))) return
+    let inc: number
+    try { inc = decodeIncarnation(wire) } catch { this.s.badStates++; return }
+    if (inc >= this.liveness.incarnation) this.refuteAbove(inc)
+  }
+
+  private takeClaim (bytes: Uint8Array, sender: Key): boolean {
+    let c
+    try { c = decodeClaim(bytes) } catch { this.s.badClaims++; return false }
+    const self = this.identity.wgPublicKey
+    const subject = keyIdMapKey(c.subject) === self.idMapKey ? self : this.senders.get(keyIdMapKey(c.subject))
+    if (subject === undefined) return false
+    const from = keyIdMapKey(c.from) === self.idMapKey ? self : this.senders.get(keyIdMapKey(c.from)) ?? sender
+    const b = c.type === 'suspect' ? this.liveness.onSuspect(subject, c.incarnation, from) : this.liveness.onDead(subject, c.incarnation, from)
+    if (b === undefined) return false
+    this.broadcastLiveness(b)
+    return true
+  }
+
+  // ---- liveness ---------------------------------------------------------------------------
+
+  /** Gossips what the liveness layer decided: our refutation as a new state, else a claim. */
+  private broadcastLiveness (b: LivenessBroadcast): void {
+    if (b.key.equals(this.identity.wgPublicKey)) {
+      if (b.type === 'alive') this.afterRefute()
+      return
+    }
+    if (b.type === 'alive') return // the member's own state carries it
+    const claim = encodeClaim({ type: b.type, subject: b.key.id.slice(), incarnation: b.incarnation, from: b.from.id.slice() })
+    this.queue.enqueue({ key: 'c:' + b.key.mapKey, bytes: claim })
+    this.forwardNow()
+  }
+
+  private onUnreachable (d: PeerLivenessDetail): void {
+    if (d.cause === 'suspicion-timeout') this.broadcastLiveness({ type: 'dead', key: d.key, incarnation: d.incarnation, from: this.identity.wgPublicKey })
+    this.emit('peer:unreachable', d)
+  }
+
+  /** A member we hold dead is talking to us: tell it, so it refutes (once per probe interval). */
+  private tellIfDead (sender: Key): void {
+    const l = this.liveness.get(sender)
+    if (l === undefined || l.state !== 'dead') return
+    const now = this.clock.monotonic()
+    const last = this.lastToldDeadAt.get(sender.mapKey)
+    if (last !== undefined && now - last < this.config.probeIntervalMs) return
+    this.lastToldDeadAt.set(sender.mapKey, now)
+    const claim = encodeClaim({ type: 'dead', subject: sender.id.slice(), incarnation: l.incarnation, from: this.identity.wgPublicKey.id.slice() })
+    const budget = this.payloadBudget(MessageType.gossip)
+    this.send(sender, MessageType.gossip, encodeMessage(MessageType.gossip, { type: MessageType.gossip, ops: [], states: [], claims: [claim] }, budget).payload)
+  }
+
+  /** A rival state of ours at `inc`: take an incarnation above it. */
+  private refuteAbove (inc: number): void {
+    const b = this.liveness.onSuspect(this.identity.wgPublicKey, inc, this.identity.wgPublicKey)
+    if (b !== undefined) this.afterRefute()
+  }
+
+  private afterRefute (): void {
+    this.s.refutations++
+    this.own = this.signOwn()
+    this.publishOwn()
+    this.emit('incarnation', { incarnation: this.liveness.incarnation })
+    this.forwardNow()
+  }
+
+  /** Re-signs our state one incarnation up (metadata changed) and gossips it. */
+  private raiseIncarnation (): void {
+    this.liveness.onSuspect(this.identity.wgPublicKey, this.liveness.incarnation, this.identity.wgPublicKey)
+    this.afterRefute()
+  }
+
+  private signOwn (): SignedNodeState {
+    return signNodeState({
+      wgPublicKey: this.identity.wgPublicKey,
+      incarnation: this.liveness.incarnation,
+      endpoints: this.ownEndpoints ?? defaultEndpoints(this.transport),
+      relayedPairs: [],
+      appMetadata: this.appMetadata
+    }, this.identity.signer, this.replica.orgId)
+  }
+
+  /** Puts our state in our own table (so digests include it) and in the queue. */
+  private publishOwn (): void {
+    const r = this.states.offerSigned(this.own)
+    const wire = r.accepted ? r.held.wire : undefined
+    if (wire !== undefined) this.queue.enqueue({ key: 's:' + this.identity.wgPublicKey.mapKey, bytes: wire })
+  }
+
+  // ---- JOIN -------------------------------------------------------------------------------
+
+  private onJoin (opened: Opened, from: Endpoint): void {
+    const joiner = opened.sender
+    if (!this.limiter.admit(from)) { this.s.drops['join-rate']++; return }
+    const m = decodeMessage(MessageType.join, opened.payload)
+    this.s.received.join++
+    if (m.cookie === undefined) {
+      this.sendTo(from, joiner, MessageType.cookie, encodeMessage(MessageType.cookie, { type: MessageType.cookie, cookie: this.cookies.makeCookie(from.host, from.port) }, this.payloadBudget(MessageType.cookie)).payload)
+      return
+    }
+    if (!this.cookies.verifyCookie(m.cookie, from.host, from.port)) { this.s.drops['bad-cookie']++; return }
+    let op: WireOp
+    try { op = decodeOp(m.enroll) } catch { this.s.badOps++; return }
+    this.replica.ingest([op], 'join:' + joiner.mapKey).then(() => {
+      this.refreshSenders()
+      if (!this.senders.has(joiner.idMapKey)) { this.s.drops['join-refused']++; return }
+      this.learned.set(joiner.mapKey, from)
+      const payload = this.encodeDigest()
+      if (payload !== undefined) this.send(joiner, MessageType.digest, payload)
+    }, () => { this.s.badOps++ })
+  }
+
+  private sendJoins (): void {
+    const j = this.joining
+    if (j === undefined || !this.running) return
+    for (const t of j.targets) this.sendJoin(t.key, t.endpoint)
+    const delay = Math.min(JOIN_RETRY_MAX_MS, JOIN_RETRY_MS * 2 ** j.attempt)
+    j.attempt++
+    j.timer = this.clock.schedule(() => { this.sendJoins() }, delay + this.random.int(Math.ceil(delay / 4)))
+  }
+
+  private sendJoin (key: Key, to: Endpoint, cookie?: Uint8Array): void {
+    const j = this.joining
+    if (j === undefined) return
+    let payload: Uint8Array
     try {
-      pages = paginate({ ops, states: [] }, budget).pages
+      payload = encodeMessage(MessageType.join, cookie === undefined ? { type: MessageType.join, enroll: j.enroll } : { type: MessageType.join, enroll: j.enroll, cookie }, this.payloadBudget(MessageType.join)).payload
     } catch {
       this.s.encodeErrors++
       return
     }
-    for (const page of pages) {
-      this.send(peer, MessageType.pullReply, encodeMessage(MessageType.pullReply, page, budget).payload, 'pullReply')
+    this.sendTo(to, key, MessageType.join, payload)
+  }
+
+  private joinedVia (sender: Key): void {
+    const j = this.joining
+    if (j === undefined) return
+    if (j.timer !== undefined) this.clock.cancel(j.timer)
+    this.joining = undefined
+    this.provisional = new Map()
+    this.sendersStale = true
+    this.emit('joined', { via: sender })
+  }
+
+  // ---- ops --------------------------------------------------------------------------------
+
+  /** Queues the ops the replica accepted, then pushes them at once. */
+  private opsAdded (ops: readonly LoggedOp[]): void {
+    this.sendersStale = true
+    for (const op of ops) this.queue.enqueue({ bytes: op.wire })
+    if (ops.length > 0 && this.running) {
+      this.refreshSenders()
+      this.forwardNow()
     }
+  }
+
+  private forwardNow (): void {
+    if (!this.running || this.queue.size === 0) return
+    this.s.immediateRounds++
+    this.gossipRound()
   }
 
   /** Decodes op items (skipping bad ones) and ingests them; the replica's event queues what is new. */
@@ -341,31 +672,108 @@ export class Gossiper {
     this.replica.ingest(ops, sender.toBase64()).then(r => {
       if (via === 'gossip') this.s.opsFromGossip += r.added.length
       else this.s.opsFromPull += r.added.length
-      // An op with a missing past: the sender has that past, so pull from it now rather than
-      // wait for anti-entropy (DESIGN §3). At most once per sender per gossip interval.
+      // An op with a missing past: the sender has that past, so pull from it now.
       if (via === 'gossip' && r.needs.length > 0) this.pullFrom(sender)
     }, () => { this.s.badOps += ops.length })
   }
 
-  /** Sends `peer` our digest as a `pull`: it answers with what we lack. Rate-limited per peer. */
+  private compareHeads (peer: Key, theirs: Uint8Array): void {
+    if (!bytesEqual(theirs, this.headsHash())) this.pullFrom(peer)
+  }
+
+  /** First 8 bytes of SHA-256(ops digest), recomputed when the log changed. */
+  private headsHash (): Uint8Array {
+    const v = this.replica.log.version
+    if (this.headsCache?.version !== v) {
+      this.headsCache = { version: v, hash: new Uint8Array(createHash('sha256').update(this.replica.digest()).digest().subarray(0, HEADS_HASH_BYTES)) }
+    }
+    return this.headsCache.hash
+  }
+
+  /** Sends `peer` our digest as a `pull` (states: none asked): it answers with what we lack. */
   private pullFrom (peer: Key): void {
     if (!this.running) return
     const now = this.clock.monotonic()
     const last = this.lastPullAt.get(peer.mapKey)
     if (last !== undefined && now - last < this.config.gossipIntervalMs) return
     this.lastPullAt.set(peer.mapKey, now)
-    const payload = this.encodeDigest(MessageType.pull)
+    const payload = this.encodePull([])
     if (payload === undefined) return
     this.s.gapPulls++
-    this.send(peer, MessageType.pull, payload, 'pull')
+    this.send(peer, MessageType.pull, payload)
   }
 
-  private send (peer: Key, type: MessageType, payload: Uint8Array, name: Counted): void {
-    const e = this.endpoints.get(peer.mapKey)
-    if (e === undefined) return
+  /** Sends `peer` every page of the ops `theirDigest` lacks and of our states in `buckets`. */
+  private replyTo (peer: Key, theirDigest: Uint8Array, buckets: readonly number[]): void {
+    const diff = this.replica.diff(theirDigest)
+    const ops = this.replica.store.unpack(diff).ops.map(o => o.wire)
+    const states = buckets.length > 0 ? this.states.inBuckets(buckets) : []
+    if (ops.length === 0 && states.length === 0) return
+    const budget = this.payloadBudget(MessageType.pullReply)
+    let pages
     try {
-      this.transport.send(e, this.sealer.seal(peer, type, payload))
-      this.s.sent[name]++
+      pages = paginate({ ops, states }, budget).pages
+    } catch {
+      this.s.encodeErrors++
+      return
+    }
+    for (const page of pages) this.send(peer, MessageType.pullReply, encodeMessage(MessageType.pullReply, page, budget).payload)
+  }
+
+  private encodeDigest (): Uint8Array | undefined {
+    return this.encodeOr(() => encodeMessage(MessageType.digest, { type: MessageType.digest, opsDigest: this.replica.digest(), statesSummary: this.states.summary() }, this.payloadBudget(MessageType.digest)).payload)
+  }
+
+  private encodePull (buckets: number[]): Uint8Array | undefined {
+    return this.encodeOr(() => encodeMessage(MessageType.pull, { type: MessageType.pull, opsDigest: this.replica.digest(), buckets, page: 0 }, this.payloadBudget(MessageType.pull)).payload)
+  }
+
+  /** A digest too big for one packet (a store that large needs a paged digest) is counted, not thrown. */
+  private encodeOr (f: () => Uint8Array): Uint8Array | undefined {
+    try { return f() } catch { this.s.encodeErrors++; return undefined }
+  }
+
+  // ---- sending ----------------------------------------------------------------------------
+
+  private sendPingOrAck (type: typeof MessageType.ping | typeof MessageType.ack, to: Key, seq: number): void {
+    const budget = this.payloadBudget(type)
+    const items = this.takeItems(budget - PING_FIXED_BYTES - COUNT_BYTES) ?? { ops: [], states: [] }
+    let payload: Uint8Array
+    try {
+      payload = encodeMessage(type, { type, seq, headsHash: this.headsHash(), ...items }, budget).payload
+    } catch {
+      this.s.encodeErrors++
+      return
+    }
+    this.send(to, type, payload)
+  }
+
+  private sendSmall (to: Key, type: typeof MessageType.pingReq | typeof MessageType.nack, msg: Parameters<typeof encodeMessage>[1]): void {
+    const payload = this.encodeOr(() => encodeMessage(type, msg as never, this.payloadBudget(type)).payload)
+    if (payload !== undefined) this.send(to, type, payload)
+  }
+
+  /** Queued items for one message, split by kind; undefined when nothing fits. */
+  private takeItems (budget: number): Items | undefined {
+    if (this.queue.size === 0) return undefined
+    const taken = this.queue.take(budget, ITEM_OVERHEAD_BYTES, this.clusterSize())
+    if (taken.length === 0) return undefined
+    const items: Items & { claims: Uint8Array[] } = { ops: [], states: [], claims: [] }
+    for (const i of taken) itemList(items, i).push(i.bytes)
+    return items
+  }
+
+  private send (peer: Key, type: MessageType, payload: Uint8Array): void {
+    const e = this.endpointOf(peer)
+    if (e !== undefined) this.sendTo(e, peer, type, payload)
+  }
+
+  private sendTo (e: Endpoint, peer: Key, type: MessageType, payload: Uint8Array): void {
+    try {
+      const packet = this.sealer.seal(peer, type, payload)
+      this.transport.send(e, packet)
+      this.s.sent[NAME_OF[type]]++
+      this.s.sentBytes += packet.length
     } catch {
       // A low-order peer key (seal) or a packet over the transport's limit: counted, not thrown,
       // since this runs from timers and from the replica's event listener.
@@ -373,11 +781,29 @@ export class Gossiper {
     }
   }
 
-  /** Up to `k` distinct random current members (not us) with a known endpoint. */
-  private pickPeers (k: number): Key[] {
-    const pool: Key[] = []
-    for (const key of this.senders.values()) {
-      if (this.endpoints.has(key.mapKey)) pool.push(key)
+  /**
+   * Up to `k` distinct random current members (not us) with an endpoint that pass `ok`. Samples
+   * at random first (O(k) when most members qualify, the common case at any N), and falls back
+   * to a scan of all members when sampling keeps missing. Deterministic for a seeded Random.
+   */
+  private pickPeers (k: number, ok: (key: Key) => boolean): Key[] {
+    const list = this.senderList
+    const usable = (key: Key): boolean => this.endpointOf(key) !== undefined && ok(key)
+    const out: Key[] = []
+    if (list.length > 4 * k) {
+      const seen = new Set<number>()
+      for (let tries = 0; out.length < k && tries < 4 * k; tries++) {
+        const i = this.random.int(list.length)
+        if (seen.has(i)) continue
+        seen.add(i)
+        if (usable(list[i])) out.push(list[i])
+      }
+      if (out.length === k) return out
+      out.length = 0
+    }
+    const pool = list.filter(usable)
+    if (pool.length === 0) {
+      for (const key of this.provisional.values()) if (this.endpointOf(key) !== undefined) pool.push(key)
     }
     // Partial Fisher–Yates over a deterministic (map insertion) order.
     const n = Math.min(k, pool.length)
@@ -388,7 +814,27 @@ export class Gossiper {
     return pool.slice(0, n)
   }
 
-  /** Rebuilds the sender map when the member set may have changed (or expiry may have, each tick). */
+  // ---- membership -------------------------------------------------------------------------
+
+  private lookupSender (id: Uint8Array): Key | undefined {
+    const k = keyIdMapKey(id)
+    return this.senders.get(k) ?? this.provisional.get(k)
+  }
+
+  private signKeyOf (wgKey: Key): Key | undefined {
+    if (wgKey.equals(this.identity.wgPublicKey)) return this.replica.member(wgKey) !== undefined ? this.identity.signPublicKey : undefined
+    if (!this.senders.has(wgKey.idMapKey)) return undefined
+    return this.replica.member(wgKey)?.signPublicKey
+  }
+
+  private noteStateEndpoint (st: NodeState): void {
+    const best = [...st.endpoints].sort((a, b) => (SOURCE_RANK[a.source] ?? 9) - (SOURCE_RANK[b.source] ?? 9))[0]
+    const k = st.wgPublicKey.mapKey
+    if (best === undefined) this.fromState.delete(k)
+    else if (!endpointsEqual(this.fromState.get(k) ?? { host: '', port: 0 }, best)) this.fromState.set(k, { host: best.host, port: best.port })
+  }
+
+  /** Rebuilds the sender map when the member set may have changed, and follows it in liveness. */
   private refreshSenders (force = false): void {
     if (!this.sendersStale && !force) return
     this.sendersStale = false
@@ -399,7 +845,25 @@ export class Gossiper {
       if (k.equals(me) || this.replica.isRevoked(k)) continue
       m.set(k.idMapKey, k)
     }
+    const old = this.senders
     this.senders = m
+    this.senderList = [...m.values()]
+    for (const [id, k] of old) {
+      if (m.has(id)) continue
+      this.liveness.removeMember(k)
+      this.states.remove(k)
+      this.learned.delete(k.mapKey)
+      this.fromState.delete(k.mapKey)
+      this.sealer.forget?.(k)
+    }
+    for (const [id, k] of m) {
+      if (old.has(id)) continue
+      this.liveness.addMember(k, this.states.state(k)?.incarnation ?? 0)
+    }
+    // A provisional (bootstrap) key that turned out revoked is dropped at once.
+    for (const [id, k] of this.provisional) if (this.replica.isRevoked(k)) this.provisional.delete(id)
+    // We may have become a member: our own state can now enter our table.
+    if (this.states.get(me) === undefined && this.running) this.publishOwn()
   }
 
   private clusterSize (): number { return this.senders.size + 1 }
@@ -407,12 +871,53 @@ export class Gossiper {
   /** The payload budget: the config's packet budget less the worst-case header and the tag. */
   private payloadBudget (type: MessageType): number {
     const packet = Math.min(this.config.maxPacketBytes, this.transport.maxPacketBytes)
-    return Math.min(maxPayloadBytes(type), packet - (MIN_HEADER_BYTES + MAX_COUNTER_BYTES - 1) - TAG_BYTES)
+    return Math.min(maxPayloadBytes(type), packet - (MIN_HEADER_BYTES + MAX_COUNTER_BYTES - 1) - TAG_BYTES - (type === MessageType.join ? 24 + 16 : 0))
+  }
+
+  private gossipTick (): void {
+    this.gossipTimer = this.clock.schedule(() => { this.gossipTick() }, this.config.gossipIntervalMs)
+    // Expiry depends on time alone, so the member set is re-read now and then even when no op
+    // arrived; not every tick, which would cost O(N) per node per gossip interval.
+    const now = this.clock.monotonic()
+    if (now - this.lastExpiryCheckMs >= EXPIRY_CHECK_MS) {
+      this.lastExpiryCheckMs = now
+      this.refreshSenders(true)
+    }
+    this.gossipRound()
+  }
+
+  private pushPullTick (): void {
+    this.pushPullTimer = this.clock.schedule(() => { this.pushPullTick() }, pushPullIntervalFor(this.config, this.clusterSize()))
+    this.pushPull()
   }
 }
 
-function emptySummary (): Array<{ count: number, hash: Uint8Array }> {
-  return Array.from({ length: STATE_BUCKETS }, () => ({ count: 0, hash: new Uint8Array(STATE_HASH_BYTES) }))
+function itemList (items: Items & { claims: Uint8Array[] }, i: BroadcastItem): Uint8Array[] {
+  if (i.key === undefined) return items.ops
+  return i.key.startsWith('s:') ? items.states : items.claims
+}
+
+/** Our advertised endpoint by default: the transport's, unless it is a wildcard address. */
+function defaultEndpoints (transport: Transport): NodeEndpoint[] {
+  try {
+    const e = transport.localEndpoint()
+    if (hostFamily(e.host) === 0 || e.host === '0.0.0.0' || e.host === '::') return []
+    return [{ host: e.host, port: e.port, source: 'listen' }]
+  } catch {
+    return [] // not bound yet
+  }
+}
+
+/** The incarnation of a state body (after the 32-byte key). Throws on malformed input. */
+function decodeIncarnation (wire: Uint8Array): number {
+  let v = 0
+  let mult = 1
+  for (let i = 32; i < Math.min(wire.length, 32 + 8); i++) {
+    v += (wire[i] & 0x7f) * mult
+    if ((wire[i] & 0x80) === 0) return v
+    mult *= 128
+  }
+  throw new RangeError('bad incarnation')
 }
 
 function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
@@ -420,3 +925,4 @@ function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
+

@@ -233,6 +233,9 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     }
   }
 
+  /** Whether the open probe period is `key`'s and is closed already (an ack or any packet came). */
+  isProbeResolved (key: Key): boolean { return this.probe?.id === key.mapKey && this.probe.resolved }
+
   /** An ack (direct, or relayed by an indirect prober) for `key`. True if it closed the current probe period. */
   onAck (key: Key): boolean {
     return this.onAnyPacket(key)

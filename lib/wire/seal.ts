@@ -78,6 +78,8 @@ export interface PacketSealer {
   /** Never throws on bad input. */
   open (packet: Uint8Array, lookup: KeyLookup): OpenResult
   readonly drops: Record<DropReason, number>
+  /** Forgets what is kept for a removed or revoked peer (optional: a null sealer keeps nothing worth forgetting). */
+  forget? (peer: Key): void
 }
 
 /** The largest payload `seal` takes for a type (at a 3-byte counter, < 2^21 packets). */

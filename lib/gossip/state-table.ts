@@ -1,0 +1,151 @@
+/**
+ * The node states this node holds (DESIGN §3 "Node state"): at most one signed state per
+ * current member, the newest by `newer()`, and the bucketed summary anti-entropy compares.
+ *
+ * Admission. A state is taken only if it decodes, names a current member, is signed by that
+ * member's Ed25519 key for this org, and supersedes what is held. Signatures are checked once
+ * per distinct state process-wide (`verifiedStates`, keyed by SHA-256 of body ‖ signature
+ * and the signing key; only successes are kept): a state is pure data, so its verdict never changes, and in the
+ * simulator a thousand nodes receive the same state. Bad states are counted, never thrown.
+ *
+ * Summary. Members fall into STATE_BUCKETS = 16 buckets by the low 4 bits of their key's
+ * first byte. A bucket is summarised as (count, xor of the first 8 bytes of each held state's
+ * SHA-256), so a digest carries 16 × ≤ 9 bytes whatever N is, and two nodes holding the same
+ * states in a bucket have the same summary. A mismatching bucket is pulled whole (≈ N/16
+ * states): at N = 1,000 that is ~62 states, a few pages, only when something differs.
+ */
+import { createHash } from 'node:crypto'
+import type { Key } from '../identity/key.js'
+import { toKeyString } from '../util/bytes.js'
+import { LruCache } from '../wire/lru.js'
+import { STATE_BUCKETS, STATE_HASH_BYTES, type StateBucket } from './messages.js'
+import { decodeSignedNodeState, encodeSignedNodeState, newer, verifyNodeState, type NodeState, type SignedNodeState } from './node-state.js'
+
+/** Verdicts of state signatures, process-wide (pure: the same bytes and key always verify the same). */
+const verifiedStates = new LruCache<boolean>(262_144)
+
+export interface HeldState {
+  readonly signed: SignedNodeState
+  /** body ‖ signature, as gossiped. */
+  readonly wire: Uint8Array
+  /** First STATE_HASH_BYTES of SHA-256(wire). */
+  readonly hash: Uint8Array
+}
+
+export type OfferResult =
+  | { accepted: true, held: HeldState, previous: HeldState | undefined }
+  | { accepted: false, reason: 'malformed' | 'not-member' | 'bad-signature' | 'stale' }
+
+export interface StateTableComponents {
+  orgId: Uint8Array
+  /** The Ed25519 key of the current member with this WireGuard key, or undefined. */
+  signKeyOf: (wgKey: Key) => Key | undefined
+}
+
+export function stateBucket (wgKey: Key): number { return wgKey.bytes[0] & (STATE_BUCKETS - 1) }
+
+export class StateTable {
+  private readonly orgId: Uint8Array
+  private readonly signKeyOf: (wgKey: Key) => Key | undefined
+  private readonly held = new Map<string, HeldState>()
+  private readonly buckets: StateBucket[] = Array.from({ length: STATE_BUCKETS }, () => ({ count: 0, hash: new Uint8Array(STATE_HASH_BYTES) }))
+  readonly rejected = { malformed: 0, 'not-member': 0, 'bad-signature': 0, stale: 0 }
+
+  constructor (components: StateTableComponents) {
+    this.orgId = components.orgId
+    this.signKeyOf = components.signKeyOf
+  }
+
+  get size (): number { return this.held.size }
+
+  get (wgKey: Key): HeldState | undefined { return this.held.get(wgKey.mapKey) }
+
+  values (): IterableIterator<HeldState> { return this.held.values() }
+
+  /** Offers a gossiped state (body ‖ signature); takes it if it is valid and newer. */
+  offer (wire: Uint8Array): OfferResult {
+    let signed: SignedNodeState
+    try {
+      signed = decodeSignedNodeState(wire)
+    } catch {
+      return this.reject('malformed')
+    }
+    return this.offerSigned(signed, wire)
+  }
+
+  /** As `offer`, for a state already decoded (our own, freshly signed). */
+  offerSigned (signed: SignedNodeState, wire = encodeSignedNodeState(signed)): OfferResult {
+    const key = signed.state.wgPublicKey
+    const signKey = this.signKeyOf(key)
+    if (signKey === undefined) return this.reject('not-member')
+    const previous = this.held.get(key.mapKey)
+    if (previous !== undefined && !newer(signed, previous.signed)) return this.reject('stale')
+    const digest = createHash('sha256').update(wire).digest()
+    const memo = toKeyString(digest) + signKey.mapKey
+    if (verifiedStates.get(memo) === undefined) {
+      // Only good verdicts are remembered, so a flood of forged states cannot evict them.
+      if (!verifyNodeState(signed, signKey, this.orgId)) return this.reject('bad-signature')
+      verifiedStates.set(memo, true)
+    }
+    const held: HeldState = { signed, wire, hash: new Uint8Array(digest.subarray(0, STATE_HASH_BYTES)) }
+    if (previous !== undefined) this.unsum(key, previous)
+    this.held.set(key.mapKey, held)
+    this.sum(key, held)
+    return { accepted: true, held, previous }
+  }
+
+  /** Drops a node's state (it left the view). */
+  remove (wgKey: Key): boolean {
+    const h = this.held.get(wgKey.mapKey)
+    if (h === undefined) return false
+    this.unsum(wgKey, h)
+    this.held.delete(wgKey.mapKey)
+    return true
+  }
+
+  /** The 16 bucket summaries (copies). */
+  summary (): StateBucket[] { return this.buckets.map(b => ({ count: b.count, hash: b.hash.slice() })) }
+
+  /** The buckets in which `theirs` differs from ours, ascending. */
+  differing (theirs: readonly StateBucket[]): number[] {
+    const out: number[] = []
+    for (let b = 0; b < STATE_BUCKETS; b++) {
+      const mine = this.buckets[b]
+      const other = theirs[b]
+      if (other === undefined || other.count !== mine.count || !sameHash(other.hash, mine.hash)) out.push(b)
+    }
+    return out
+  }
+
+  /** The wire states held in the given buckets. */
+  inBuckets (buckets: readonly number[]): Uint8Array[] {
+    const want = new Set(buckets)
+    const out: Uint8Array[] = []
+    for (const h of this.held.values()) if (want.has(stateBucket(h.signed.state.wgPublicKey))) out.push(h.wire)
+    return out
+  }
+
+  state (wgKey: Key): NodeState | undefined { return this.held.get(wgKey.mapKey)?.signed.state }
+
+  private reject (reason: keyof StateTable['rejected']): OfferResult {
+    this.rejected[reason]++
+    return { accepted: false, reason }
+  }
+
+  private sum (key: Key, h: HeldState): void {
+    const b = this.buckets[stateBucket(key)]
+    b.count++
+    for (let i = 0; i < STATE_HASH_BYTES; i++) b.hash[i] ^= h.hash[i]
+  }
+
+  private unsum (key: Key, h: HeldState): void {
+    const b = this.buckets[stateBucket(key)]
+    b.count--
+    for (let i = 0; i < STATE_HASH_BYTES; i++) b.hash[i] ^= h.hash[i]
+  }
+}
+
+function sameHash (a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < STATE_HASH_BYTES; i++) if (a[i] !== b[i]) return false
+  return a.length === b.length
+}
