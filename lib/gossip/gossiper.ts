@@ -30,8 +30,8 @@
  *   re-signing our node state at a higher incarnation and gossiping it: alive *is* the
  *   signed state. A member we hold dead that talks to us is told so (once per probe interval),
  *   so after a partition heals it refutes and everyone marks it alive again.
- * - Senders. `sealer.open` looks senders up among current, unrevoked members (plus, while
- *   joining, the bootstrap keys of the invite), so once a node has seen a revocation the
+ * - Senders. `sealer.open` looks senders up among current, unrevoked members (plus the
+ *   bootstrap keys a `join` named, unless revoked), so once a node has seen a revocation the
  *   revoked node's packets are dropped as `unknown-sender`. Every dropped packet is counted
  *   by reason in `stats().drops`; hostile input is never thrown out of the receive handler.
  * - Addresses. Where to send to a member: the source of its last authenticated packet
@@ -639,8 +639,8 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     if (j === undefined) return
     if (j.timer !== undefined) this.clock.cancel(j.timer)
     this.joining = undefined
-    this.provisional = new Map()
-    this.sendersStale = true
+    // The bootstrap keys stay accepted: the sync that follows comes from them before their own
+    // enrolls have reached us. They can only feed us signed data, and go once revoked.
     this.emit('joined', { via: sender })
   }
 

@@ -1,0 +1,139 @@
+/**
+ * The gossip engine's liveness, node-state and JOIN paths, on the seeded memory network.
+ * (Op dissemination is in gossiper.spec.ts.)
+ */
+import { expect } from 'chai'
+import { encodeClaim } from '../../lib/gossip/claim.js'
+import { Gossiper } from '../../lib/gossip/gossiper.js'
+import { encodeMessage } from '../../lib/gossip/messages.js'
+import { inlineVerifier } from '../../lib/membership/verify.js'
+import { Replica } from '../../lib/membership/replica.js'
+import { MessageType } from '../../lib/wire/header.js'
+import { Sealer } from '../../lib/wire/seal.js'
+import { cfg, cluster, identityFrom, run, teardown, until, type Node } from '../helpers/gossip-cluster.js'
+import { withSeed } from '../helpers/seed.js'
+
+const stateOf = (n: Node, of: Node): string | undefined => n.gossiper.liveness.get(of.id.wgPublicKey)?.state
+
+describe('gossip/engine', () => {
+  it('declares a killed node dead on every other node, and each says so once', async function () {
+    this.timeout(60_000)
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      await run(c, 3_000, 20)
+      const victim = c.nodes[3]
+      const others = c.nodes.filter(n => n !== victim)
+      for (const n of others) expect(stateOf(n, victim)).to.equal('alive')
+      const events = others.map(() => 0)
+      others.forEach((n, i) => n.gossiper.addEventListener('peer:unreachable', e => { if (e.detail.key.equals(victim.id.wgPublicKey)) events[i]++ }))
+      victim.gossiper.stop()
+      victim.transport.kill()
+      const ms = await until(c, () => others.every(n => stateOf(n, victim) === 'dead'), 60_000, 20)
+      console.log(`      dead everywhere ${ms} ms after the kill (8 nodes, sim preset)`)
+      expect(events).to.deep.equal(others.map(() => 1))
+      // Nobody else was taken down with it.
+      for (const a of others) for (const b of others) if (a !== b) expect(stateOf(a, b)).to.equal('alive')
+      await teardown(c)
+    })
+  })
+
+  it('refutes a false suspicion: the accused raises its incarnation and every node holds it alive', async function () {
+    this.timeout(30_000)
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      await run(c, 1_000, 20)
+      const [, accuser, accused, witness] = c.nodes
+      const before = accused.gossiper.incarnation
+      const claim = encodeClaim({ type: 'suspect', subject: accused.id.wgPublicKey.id.slice(), incarnation: before, from: accuser.id.wgPublicKey.id.slice() })
+      const payload = encodeMessage(MessageType.gossip, { type: MessageType.gossip, ops: [], states: [], claims: [claim] }, 1000).payload
+      accuser.transport.send(witness.endpoint, accuser.sealer.seal(witness.id.wgPublicKey, MessageType.gossip, payload))
+      await until(c, () => accused.gossiper.incarnation > before, 5_000, 5)
+      await until(c, () => c.nodes.every(n => n === accused || (n.gossiper.liveness.get(accused.id.wgPublicKey)?.incarnation === accused.gossiper.incarnation && stateOf(n, accused) === 'alive')), 5_000, 5)
+      expect(accused.gossiper.stats().refutations).to.equal(1)
+      await teardown(c)
+    })
+  })
+
+  it('spreads node states: a metadata change reaches every node, signed and verified', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      const src = c.nodes[2]
+      src.gossiper.setAppMetadata(new TextEncoder().encode('role=db'))
+      const ms = await until(c, () => c.nodes.every(n => new TextDecoder().decode(n.gossiper.nodeState(src.id.wgPublicKey)?.appMetadata ?? new Uint8Array()) === 'role=db'), 2_000, 1)
+      console.log(`      the new state reached every node in ${ms} ms of virtual time`)
+      for (const n of c.nodes) expect(n.gossiper.nodeState(src.id.wgPublicKey)?.endpoints).to.deep.equal([{ host: src.endpoint.host, port: src.endpoint.port, source: 'listen' }])
+      await teardown(c)
+    })
+  })
+
+  it('repairs a missed node state by the bucketed digest exchange', async function () {
+    this.timeout(30_000)
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 8)
+      const lagger = c.nodes[5]
+      const src = c.nodes[2]
+      await until(c, () => lagger.gossiper.nodeState(src.id.wgPublicKey) !== undefined, 2_000, 5)
+      c.net.partition({ alone: [lagger.endpoint] })
+      src.gossiper.setAppMetadata(new Uint8Array([1, 2, 3]))
+      await until(c, () => c.nodes.every(n => n === lagger || n.gossiper.nodeState(src.id.wgPublicKey)?.appMetadata.length === 3) && c.nodes.every(n => n.gossiper.stats().queued === 0), 30_000, 20)
+      expect(lagger.gossiper.nodeState(src.id.wgPublicKey)?.appMetadata.length).to.equal(0)
+      c.net.heal()
+      lagger.gossiper.pushPull()
+      await until(c, () => lagger.gossiper.nodeState(src.id.wgPublicKey)?.appMetadata.length === 3, 1_000, 5)
+      expect(lagger.gossiper.states.summary()).to.deep.equal(c.nodes[0].gossiper.states.summary())
+      await teardown(c)
+    })
+  })
+
+  it('admits a joiner through a non-root member: cookie, JOIN with the cookie, then a full sync', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 5)
+      const joinerId = identityFrom(random)
+      c.admin.enroll({ wgPublicKey: joinerId.wgPublicKey, signPublicKey: joinerId.signPublicKey, name: 'joiner' })
+      await until(c, () => c.nodes.every(n => n.replica.member(joinerId.wgPublicKey) !== undefined), 2_000, 1)
+      // The joiner holds only the genesis: everything else must come through the JOIN.
+      const replica = new Replica(c.nodes[0].replica.genesis, { clock: c.clock, verifier: inlineVerifier })
+      const transport = c.net.createTransport({ host: '10.0.1.1', port: 7946 })
+      await transport.start()
+      const sealer = new Sealer({ identity: joinerId, orgId: replica.orgId, clock: c.clock, random })
+      const joiner = new Gossiper({ identity: joinerId, replica, transport, sealer, clock: c.clock, random }, cfg)
+      let joinedVia: string | undefined
+      joiner.addEventListener('joined', e => { joinedVia = e.detail.via.toBase64() })
+      const via = c.nodes[3]
+      joiner.join([{ wgPublicKey: via.id.wgPublicKey, endpoint: via.endpoint }], c.nodes[0].replica.liveEnroll(joinerId.wgPublicKey)!.wire)
+      joiner.start()
+      await until(c, () => Buffer.compare(replica.digest(), c.nodes[0].replica.digest()) === 0, 3_000, 1)
+      expect(joinedVia).to.equal(via.id.wgPublicKey.toBase64())
+      expect(via.gossiper.stats().sent.cookie).to.equal(1)
+      expect(joiner.stats().sent.join).to.be.at.least(2)
+      // Its state spreads from there: every member learns where it is.
+      await until(c, () => c.nodes.every(n => n.gossiper.endpointOf(joinerId.wgPublicKey)?.host === '10.0.1.1'), 3_000, 5)
+      joiner.stop()
+      await transport.stop()
+      await teardown(c)
+    })
+  })
+
+  it('rate-limits JOINs per source prefix and answers none without mac1', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 2)
+      const target = c.nodes[1]
+      const flooder = identityFrom(random)
+      const t = c.net.createTransport({ host: '10.0.2.7', port: 4000 })
+      await t.start()
+      const sealer = new Sealer({ identity: flooder, orgId: target.replica.orgId, clock: c.clock, random })
+      const enroll = c.nodes[0].replica.liveEnroll(target.id.wgPublicKey)!.wire
+      const join = encodeMessage(MessageType.join, { type: MessageType.join, enroll }, 1300).payload
+      for (let i = 0; i < 100; i++) t.send(target.endpoint, sealer.seal(target.id.wgPublicKey, MessageType.join, join))
+      // A JOIN sealed for someone else fails mac1 before any X25519.
+      t.send(target.endpoint, sealer.seal(c.nodes[0].id.wgPublicKey, MessageType.join, join))
+      await run(c, 200, 5)
+      const s = target.gossiper.stats()
+      expect(s.sent.cookie).to.equal(cfg.joinRateLimitPerSec >= 100 ? 100 : cfg.joinRateLimitPerSec)
+      expect(s.drops['join-rate']).to.equal(100 - s.sent.cookie)
+      expect(s.drops['bad-mac1']).to.equal(1)
+      await t.stop()
+      await teardown(c)
+    })
+  })
+})
