@@ -10,7 +10,9 @@
  * own entry is just `incarnation`: a counter only we raise, which is how we refute.
  *
  * Probe loop (the engine, every `probeIntervalMs()`):
- *   1. `probeTarget()` picks the next member round-robin over a shuffled list: every pass
+ *   1. `probeTarget()` picks, every `ringProbeEvery`-th time, our ring successor (the next
+ *      member in key order that is not dead: config.ts says why); otherwise the next member
+ *      round-robin over a shuffled list: every pass
  *      reshuffles with the injected Random, skips dead members (and never holds ourselves),
  *      so every live member is probed exactly once per pass, and by this node within 2
  *      passes of any moment (SWIM's bound; across the cluster some node probes it after
@@ -143,6 +145,10 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   /** The probe order of this pass (map keys); may hold dead or removed members, skipped. */
   private order: string[] = []
   private index = 0
+  /** Member map keys in key order (the ring every node shares); rebuilt after a change. */
+  private ring: string[] | undefined
+  /** Probes opened so far, for `ringProbeEvery`. */
+  private probes = 0
   private probe: { id: string, resolved: boolean } | undefined
   /** An event counter: orders "heard from" against "suspected since" without relying on clock ties. */
   private seq = 0
@@ -188,6 +194,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     const id = key.mapKey
     if (key.equals(this.self) || this.table.has(id) || !validIncarnation(incarnation)) return false
     this.table.set(id, { key, state: 'alive', incarnation, stateChangeMs: this.clock.now(), suspicion: undefined, heardSeq: 0, suspectedSeq: 0 })
+    this.ring = undefined
     // Into a random slot of what is left of this pass, so it is probed in this pass (memberlist
     // puts it anywhere in the list, which may leave it unprobed for up to two passes).
     const at = this.index + this.random.int(this.order.length - this.index + 1)
@@ -202,6 +209,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     if (e === undefined) return false
     e.suspicion?.cancel()
     this.table.delete(id)
+    this.ring = undefined
     const at = this.order.indexOf(id)
     if (at >= 0) {
       this.order.splice(at, 1)
@@ -217,6 +225,14 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
    */
   probeTarget (): MemberLiveness | undefined {
     this.probe = undefined
+    const every = this.cfg.ringProbeEvery
+    if (every > 0 && ++this.probes % every === 0) {
+      const next = this.ringSuccessor()
+      if (next !== undefined) {
+        this.probe = { id: next.key.mapKey, resolved: false }
+        return snapshot(next)
+      }
+    }
     let reshuffled = false
     for (;;) {
       if (this.index >= this.order.length) {
@@ -371,6 +387,22 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     e.state = state
     e.incarnation = incarnation
     e.stateChangeMs = this.clock.now()
+  }
+
+  /** The first member after us in key order that is not dead (wrapping), or undefined. */
+  private ringSuccessor (): Entry | undefined {
+    this.ring ??= [...this.table.keys()].sort()
+    const ring = this.ring
+    if (ring.length === 0) return undefined
+    const me = this.self.mapKey
+    let lo = 0
+    let hi = ring.length
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (ring[mid] <= me) lo = mid + 1; else hi = mid }
+    for (let i = 0; i < ring.length; i++) {
+      const e = this.table.get(ring[(lo + i) % ring.length])
+      if (e !== undefined && e.state !== 'dead') return e
+    }
+    return undefined
   }
 
   /** A new pass: every member, Fisher–Yates shuffled with the injected Random. */

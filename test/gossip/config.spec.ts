@@ -76,22 +76,23 @@ describe('gossip/config', () => {
     expect([0, 9, 99, 999].map(n => retransmitLimit(LAN, n))).to.deep.equal([0, 4, 8, 12])
   })
 
-  it('suspicionTimeoutMs = suspicionMult × max(1, log10 N) × probeIntervalMs, unrounded log as memberlist', () => {
-    expect(NS.map(n => suspicionTimeoutMs(LAN, n))).to.deep.equal([4000, 4000, 8000, 12_000, 16_000])
-    expect(NS.map(n => suspicionTimeoutMs(WAN, n))).to.deep.equal([30_000, 30_000, 60_000, 90_000, 120_000])
+  it('suspicionTimeoutMs = suspicionMult × probeIntervalMs + ⌈log_fanout N⌉ × gossipIntervalMs (not memberlist\'s log10 scaling)', () => {
+    expect(NS.map(n => suspicionTimeoutMs(LAN, n))).to.deep.equal([4000, 4600, 5000, 5400, 5800])
+    expect(NS.map(n => suspicionTimeoutMs(WAN, n))).to.deep.equal([30_000, 31_000, 32_000, 32_500, 33_500])
     expect(suspicionTimeoutMs(LAN, 0)).to.equal(4000)
-    expect(suspicionTimeoutMs(LAN, 2)).to.equal(4000)
-    expect(suspicionTimeoutMs(LAN, 50)).to.equal(6795) // 4 × 1.69897… × 1000
-    expect(NS.map(n => suspicionMaxTimeoutMs(LAN, n))).to.deep.equal([24_000, 24_000, 48_000, 72_000, 96_000])
+    expect(suspicionTimeoutMs(LAN, 2)).to.equal(4200)
+    expect(suspicionTimeoutMs(LAN, 50)).to.equal(4800) // 4 × 1000 + ⌈log3 50⌉ = 4 hops × 200
+    expect(suspicionTimeoutMs({ ...LAN, fanout: 1 }, 5)).to.equal(4800) // a chain: N − 1 hops
+    expect(NS.map(n => suspicionMaxTimeoutMs(LAN, n))).to.deep.equal([24_000, 27_600, 30_000, 32_400, 34_800])
   })
 
   it('Lifeguard: the suspicion timeout shrinks from max to min over K = suspicionMult − 2 confirmations', () => {
     expect(suspicionConfirmations(LAN, 100)).to.equal(2)
     expect(suspicionConfirmations(LAN, 3)).to.equal(0) // N − 2 < K: nobody to confirm
     expect(suspicionConfirmations(LAN, 4)).to.equal(2)
-    expect([0, 1, 2, 5].map(c => suspicionTimeoutAfterMs(LAN, 100, c))).to.deep.equal([48_000, 22_762, 8000, 8000])
-    expect(suspicionTimeoutAfterMs(LAN, 3, 0)).to.equal(4000)
-    expect(suspicionTimeoutAfterMs({ ...LAN, suspicionMaxTimeoutMult: 1 }, 100, 0)).to.equal(8000)
+    expect([0, 1, 2, 5].map(c => suspicionTimeoutAfterMs(LAN, 100, c))).to.deep.equal([30_000, 14_226, 5000, 5000])
+    expect(suspicionTimeoutAfterMs(LAN, 3, 0)).to.equal(4200)
+    expect(suspicionTimeoutAfterMs({ ...LAN, suspicionMaxTimeoutMult: 1 }, 100, 0)).to.equal(5000)
   })
 
   it('pushPullIntervalFor = pushPullIntervalMs × (⌈log2(N/32)⌉ + 1) above 32 nodes', () => {

@@ -9,7 +9,8 @@ import { MAX_COUNTER } from '../../lib/membership/op.js'
 import { SeededRandom, type Random } from '../../lib/random.js'
 import { withSeed } from '../helpers/seed.js'
 
-const cfg = resolveGossipConfig('lan')
+// The round-robin part alone: ring probes (every 2nd target) have their own test below.
+const cfg = resolveGossipConfig('lan', { ringProbeEvery: 0 })
 const fixed = new SeededRandom(5)
 const keys = Array.from({ length: 12 }, () => Key.fromBytes(fixed.bytes(32)))
 const [self, x, y, z, w] = keys
@@ -44,7 +45,7 @@ const b64 = (m: MemberLiveness | undefined): string | undefined => m?.key.toBase
 const stateOf = (live: Liveness, k: Key): string | undefined => live.get(k)?.state
 
 describe('gossip/liveness', () => {
-  // With ourselves and 4 members, N = 5: min 4 000 ms, max 24 000 ms, K = 2.
+  // With ourselves and 4 members, N = 5: min 4 000 + 2 hops × 200 = 4 400 ms, max 26 400 ms, K = 2.
   const N = 5
   const min = suspicionTimeoutMs(cfg, N)
   const max = suspicionMaxTimeoutMs(cfg, N)
@@ -113,13 +114,34 @@ describe('gossip/liveness', () => {
     })
   })
 
+  describe('ring probes', () => {
+    it('every ringProbeEvery-th target is our ring successor (next key, not dead); the rest still cover every member', async function () {
+      await withSeed(this, random => {
+        const ringCfg = resolveGossipConfig('lan', { ringProbeEvery: 2 })
+        const members = keys.slice(1)
+        const { live } = setup(members, random, ringCfg)
+        const sorted = [...members].sort((a, b) => (a.mapKey < b.mapKey ? -1 : a.mapKey > b.mapKey ? 1 : 0))
+        const after = (k: Key): Key => sorted.find(m => m.mapKey > k.mapKey) ?? sorted[0]
+        const targets = Array.from({ length: 4 * members.length }, () => live.probeTarget()!.key)
+        for (let i = 1; i < targets.length; i += 2) expect(targets[i].toBase64(), `probe ${i}`).to.equal(after(self).toBase64())
+        const others = targets.filter((_, i) => i % 2 === 0).slice(0, members.length).map(k => k.toBase64()).sort()
+        expect(others).to.deep.equal(members.map(k => k.toBase64()).sort())
+        // The successor dies: the next one in key order takes its place.
+        const succ = after(self)
+        live.onDead(succ, 0, x.equals(succ) ? y : x)
+        const next = Array.from({ length: 4 }, () => live.probeTarget()!.key).filter((_, i) => i % 2 === 1)
+        for (const k of next) expect(k.toBase64()).to.equal(after(succ).toBase64())
+      })
+    })
+  })
+
   describe('suspicion', () => {
     it('a missed probe makes a suspect, dead after the max timeout', () => {
       const { clock, live, events } = setup()
       const t0 = clock.now()
       expect(failProbeOf(live, x)).to.deep.equal({ type: 'suspect', key: x, incarnation: 0, from: self })
       expect(live.get(x)).to.deep.include({ state: 'suspect', incarnation: 0, stateChangeMs: t0 })
-      expect(max).to.equal(24_000)
+      expect(max).to.equal(26_400)
       clock.advance(max - 1)
       expect(stateOf(live, x)).to.equal('suspect')
       expect(events).to.deep.equal([])
@@ -143,7 +165,7 @@ describe('gossip/liveness', () => {
         expect(live.onSuspect(x, 0, y), 'the same node twice').to.equal(undefined)
         expect(live.onSuspect(x, 0, self), 'our own failed probe started it').to.equal(undefined)
         const due = suspicionTimeoutAfterMs(cfg, N, k)
-        expect(due).to.equal(k === 1 ? 11_381 : min)
+        expect(due).to.equal(k === 1 ? 12_519 : min)
         clock.advance(t0 + due - 1 - clock.now())
         expect(stateOf(live, x)).to.equal('suspect')
         clock.advance(1)

@@ -26,7 +26,7 @@ describe('gossip/suspicion', () => {
   const max = suspicionMaxTimeoutMs(cfg, N)
 
   it('fires after the max timeout when nobody confirms', () => {
-    expect([min, max, suspicionConfirmations(cfg, N)]).to.deep.equal([4000, 24000, 2])
+    expect([min, max, suspicionConfirmations(cfg, N)]).to.deep.equal([4600, 27600, 2])
     const clock = new ManualClock()
     const t0 = clock.monotonic()
     const { s, fired } = make(clock)
