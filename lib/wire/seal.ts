@@ -97,7 +97,24 @@ export interface SealerInit {
   keyCacheSize?: number
   /** Senders in the replay guard. Default 65,536. */
   maxSenders?: number
+  /**
+   * X25519 results shared between the sealers of one process (a simulator's thousands of
+   * nodes): X25519(a, B) = X25519(b, A), so one computation serves both ends of a pair.
+   * Default none. Never give one to production nodes: it is a table of secrets.
+   */
+  pairSecrets?: PairSecretCache
 }
+
+/** See `SealerInit.pairSecrets`. Bounded (LRU); keyed by the unordered pair of public keys. */
+export class PairSecretCache {
+  private readonly cache: LruCache<Uint8Array>
+  constructor (maxEntries = 1_048_576) { this.cache = new LruCache(maxEntries) }
+  get size (): number { return this.cache.size }
+  get (a: Key, b: Key): Uint8Array | undefined { return this.cache.get(pairKey(a, b)) }
+  set (a: Key, b: Key, secret: Uint8Array): void { this.cache.set(pairKey(a, b), secret) }
+}
+
+function pairKey (a: Key, b: Key): string { return a.mapKey < b.mapKey ? a.mapKey + b.mapKey : b.mapKey + a.mapKey }
 
 interface SendState { key: Uint8Array, counter: number }
 
@@ -112,6 +129,7 @@ export class Sealer implements PacketSealer {
   private readonly rotateMs: number
   private readonly ownMac1Key: Uint8Array
   private readonly shared: LruCache<Uint8Array>
+  private readonly pairSecrets: PairSecretCache | undefined
   private readonly recvKeys: LruCache<Uint8Array>
   private readonly sendStates = new Map<string, SendState>()
   private epochValue: Uint8Array | undefined
@@ -132,6 +150,7 @@ export class Sealer implements PacketSealer {
     this.ownMac1Key = mac1Key(this.localKey)
     const cache = init.keyCacheSize ?? DEFAULT_KEY_CACHE_SIZE
     this.shared = new LruCache(cache)
+    this.pairSecrets = init.pairSecrets
     this.recvKeys = new LruCache(cache)
     this.replay = new ReplayGuard({ maxSkewMs: init.maxSkewMs, maxSenders: init.maxSenders })
   }
@@ -257,7 +276,7 @@ export class Sealer implements PacketSealer {
 
   /** X25519 with a peer, cached; `cache` false defers caching to the caller (unverified JOIN). */
   private sharedSecret (peer: Key, cache: boolean, forSend: boolean): Uint8Array {
-    let s = this.shared.get(peer.mapKey)
+    let s = this.shared.get(peer.mapKey) ?? (cache ? this.pairSecrets?.get(this.localKey, peer) : undefined)
     if (s !== undefined) return s
     try {
       s = x25519(this.priv, peer)
@@ -265,7 +284,10 @@ export class Sealer implements PacketSealer {
       if (forSend) throw new SealError(`cannot seal to ${peer.toBase64()}: low-order key`, { cause: err })
       throw err
     }
-    if (cache) this.shared.set(peer.mapKey, s)
+    if (cache) {
+      this.shared.set(peer.mapKey, s)
+      this.pairSecrets?.set(this.localKey, peer, s)
+    }
     return s
   }
 

@@ -7,7 +7,7 @@ import { Encoder } from '../../lib/util/encoding.js'
 import { appendMac1, mac1Key } from '../../lib/wire/cookie.js'
 import { headerLength, makeEpoch, MessageType, writeHeader } from '../../lib/wire/header.js'
 import {
-  isDropped, maxPayloadBytes, Sealer, TAG_BYTES, type KeyLookup, type OpenResult
+  PairSecretCache, isDropped, maxPayloadBytes, Sealer, TAG_BYTES, type KeyLookup, type OpenResult
 } from '../../lib/wire/seal.js'
 import { NullSealer } from '../../lib/wire/null-sealer.js'
 import { expectCode } from '../helpers/expect-code.js'
@@ -221,6 +221,24 @@ describe('wire seal', function () {
     const j = NA.seal(b.wgPublicKey, MessageType.join, payload)
     expect(j.length).to.equal(A.seal(b.wgPublicKey, MessageType.join, payload).length)
     expect(opened(NB.open(j, () => undefined)).sender.equals(a.wgPublicKey)).to.equal(true)
+  })
+
+  it('pairSecrets: one X25519 serves both ends of a pair, and packets still open', () => {
+    const pairs = new PairSecretCache()
+    const A2 = new Sealer({ identity: a, orgId: ORG, clock, random: new SeededRandom(3) }, { pairSecrets: pairs })
+    const B2 = new Sealer({ identity: b, orgId: ORG, clock, random: new SeededRandom(4) }, { pairSecrets: pairs })
+    const p = A2.seal(b.wgPublicKey, MessageType.gossip, payload)
+    expect(pairs.size).to.equal(1)
+    expect([...opened(B2.open(p, lookupOf(a))).payload]).to.deep.equal([...payload])
+    expect(pairs.size).to.equal(1) // B reused A's result
+    expect([...opened(A2.open(B2.seal(a.wgPublicKey, MessageType.ack, payload), lookupOf(b))).payload]).to.deep.equal([...payload])
+    // An unverified JOIN never enters the shared table.
+    const C2 = new Sealer({ identity: c, orgId: ORG, clock, random: new SeededRandom(5) }, { pairSecrets: pairs })
+    const joined = C2.seal(b.wgPublicKey, MessageType.join, payload)
+    const body = joined.slice(0, joined.length - 16)
+    body[body.length - 1] ^= 1 // in the tag; mac1 recomputed, so only the tag check fails
+    expect(B2.open(appendMac1(mac1Key(b.wgPublicKey), body), () => undefined)).to.deep.equal({ drop: 'bad-tag' })
+    expect(pairs.size).to.equal(1)
   })
 
   it('measures seal + open of a 200-byte packet', () => {
