@@ -232,8 +232,8 @@ describe('wire seal', function () {
     expect([...opened(B2.open(p, lookupOf(a))).payload]).to.deep.equal([...payload])
     expect(pairs.size).to.equal(1) // B reused A's result
     expect([...opened(A2.open(B2.seal(a.wgPublicKey, MessageType.ack, payload), lookupOf(b))).payload]).to.deep.equal([...payload])
-    // An unverified JOIN never enters the shared table.
-    const C2 = new Sealer({ identity: c, orgId: ORG, clock, random: new SeededRandom(5) }, { pairSecrets: pairs })
+    // An unverified JOIN (from a sealer outside the table) never enters it.
+    const C2 = new Sealer({ identity: c, orgId: ORG, clock, random: new SeededRandom(5) })
     const joined = C2.seal(b.wgPublicKey, MessageType.join, payload)
     const body = joined.slice(0, joined.length - 16)
     body[body.length - 1] ^= 1 // in the tag; mac1 recomputed, so only the tag check fails
