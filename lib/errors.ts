@@ -72,3 +72,13 @@ export class AbortError extends MeshError {
 export function throwIfAborted (signal?: AbortSignal): void {
   if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
 }
+
+/**
+ * A `Mesh` call its lifecycle or its state does not allow: a method that needs a started
+ * mesh, an empty state dir with neither `org` nor `invite`, an invite for another org than
+ * the stored one, or admin actions after an authored op could not be stored.
+ */
+export class MeshStateError extends MeshError {
+  override name = 'MeshStateError'
+  override code = 'WIREMESH_ERR_MESH_STATE'
+}
