@@ -82,3 +82,22 @@ export class MeshStateError extends MeshError {
   override name = 'MeshStateError'
   override code = 'WIREMESH_ERR_MESH_STATE'
 }
+
+/**
+ * A state dir that cannot be read or written: a file corrupted in a way no crash explains
+ * (the message names the path and byte offset), a store created for another org, an I/O
+ * failure (in `cause`), or a call the store's state does not allow (append before init).
+ */
+export class StorageError extends MeshError {
+  override name = 'StorageError'
+  override code = 'WIREMESH_ERR_STORAGE'
+  /** The file at fault, when there is one. */
+  readonly path: string | undefined
+  /** For corruption: the byte offset in `path` where the bad record or field starts. */
+  readonly offset: number | undefined
+  constructor (message: string, options?: { cause?: unknown, path?: string, offset?: number }) {
+    super(message, options)
+    this.path = options?.path
+    this.offset = options?.offset
+  }
+}

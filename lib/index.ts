@@ -26,3 +26,7 @@ export { VerifyPool, sharedVerifyPool, type VerifyPoolInit } from './identity/ve
 export type { IngestResult } from './membership/ingest.js'
 export type { OpStore, OpStoreName, UnpackResult } from './membership/stores/store.js'
 export { NativeOpStore } from './membership/stores/native.js'
+
+export type { MeshStorage, StoredState } from './mesh/storage.js'
+export { FileStorage } from './mesh/file-storage.js'
+export { MemoryStorage } from './mesh/memory-storage.js'
