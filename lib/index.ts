@@ -30,3 +30,8 @@ export { NativeOpStore } from './membership/stores/native.js'
 export type { MeshStorage, StoredState } from './mesh/storage.js'
 export { FileStorage } from './mesh/file-storage.js'
 export { MemoryStorage } from './mesh/memory-storage.js'
+
+export { Mesh, type InviteOptions, type MeshStatus } from './mesh/mesh.js'
+export { DEFAULT_LISTEN, type MeshInit, type MeshOrgInit } from './mesh/config.js'
+export type { MeshEvents, PeerInfo, PeerRemoveDetail, PeerRemoveReason, PeerLivenessEventDetail, SyncDetail } from './mesh/events.js'
+export type { StartedStatus } from './mesh/status.js'
