@@ -1,76 +1,88 @@
 /**
- * `npm run demo`: an org of six nodes converging on one membership, with no server and no
- * root. The root admin enrols five nodes through invite tokens; the nodes exchange
- * digests and diffs with a random peer each round (what the gossip layer will do over UDP)
- * until every view agrees; then the root revokes one node and the revocation spreads.
+ * `npm run demo`: a real cluster on this machine, no root needed. Five node processes (the
+ * memory WireGuard backend, gossip over loopback UDP) form an org with no server:
  *
- * Options: --nodes N (default 5), --seed S (default 1), --store native|yjs|automerge.
+ *   1. node-0 creates the org and is its root admin;
+ *   2. every other node makes its own keys and hands over only the public halves; the root
+ *      enrolls each and returns an invite token, with which the node JOINs through the root;
+ *   3. once every view agrees, the root revokes one node, and the revocation spreads;
+ *   4. a live table shows each node's view until all agree again; then everything stops.
+ *
+ * Options: --nodes N (default 5, 2–20), --store native|yjs|automerge (default native),
+ * --timeout-ms (default 60000: the demo fails if the views have not agreed by then).
+ * Exit code 0 when every phase converged, 1 otherwise.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { Admin, createGenesis, createInvite, generateIdentity, readInvite, Replica, SeededRandom, type NodeIdentity } from '../lib/index.js'
-import '../lib/membership/stores/all.js'
-import type { OpStoreName } from '../lib/membership/stores/store.js'
+import { NodeProcess, type View } from './cluster/rpc.js'
 
-const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5' }, seed: { type: 'string', default: '1' }, store: { type: 'string', default: 'native' } } })
+const { values } = parseArgs({ options: { nodes: { type: 'string', default: '5' }, store: { type: 'string', default: 'native' }, 'timeout-ms': { type: 'string', default: '60000' } } })
 const nNodes = Number(values.nodes)
-const store = values.store as OpStoreName
-if (!Number.isInteger(nNodes) || nNodes < 2 || nNodes > 50) throw new Error('--nodes must be an integer in [2, 50]')
-const random = new SeededRandom(Number(values.seed))
+const timeoutMs = Number(values['timeout-ms'])
+if (!Number.isInteger(nNodes) || nNodes < 2 || nNodes > 20) { console.error('demo: --nodes must be an integer in [2, 20]'); process.exit(2) }
+if (!(timeoutMs > 0)) { console.error('demo: --timeout-ms must be a positive number'); process.exit(2) }
 
-interface Node { name: string, id: NodeIdentity, replica: Replica }
+const dir = mkdtempSync(join(tmpdir(), 'wiremesh-demo-'))
+const nodes: NodeProcess[] = []
+const tty = process.stdout.isTTY === true
+let drawn = 0
 
-const rootId = await generateIdentity()
-const genesis = createGenesis({ rootWgPublicKey: rootId.wgPublicKey, rootSigner: rootId.signer, name: 'demo' })
-const root: Node = { name: 'root', id: rootId, replica: new Replica(genesis, { store }) }
-const admin = new Admin(root.replica, rootId.signer)
-console.log(`org ${root.replica.prefixCidr}, root ${rootId.wgPublicKey.toBase64()}\n`)
-
-// Each node makes its own keys and hands over only the public halves; the admin enrols them
-// and gives back an invite token, which the node checks and joins with.
-const nodes: Node[] = [root]
-for (let i = 1; i <= nNodes; i++) {
-  const id = await generateIdentity()
-  admin.enroll({ wgPublicKey: id.wgPublicKey, signPublicKey: id.signPublicKey, name: `node-${i}` })
-  const token = createInvite(root.replica, id.wgPublicKey, { bootstrap: [{ wgPublicKey: rootId.wgPublicKey, endpoint: '127.0.0.1:51820' }] })
-  const invite = readInvite(token, { wgPublicKey: id.wgPublicKey })
-  const replica = new Replica(invite.genesis, { store })
-  await replica.ingest(invite.ops, 'invite')
-  nodes.push({ name: `node-${i}`, id, replica })
-  if (i === 1) console.log(`invite for node-1 (${token.length} chars): ${token.slice(0, 48)}…`)
+async function main (): Promise<boolean> {
+  for (let i = 0; i < nNodes; i++) nodes.push(new NodeProcess(`node-${i}`))
+  const keys = await Promise.all(nodes.map(async (n, i) => await n.call({ op: 'identity', stateDir: join(dir, `node-${i}`) })))
+  const root = nodes[0]
+  const started = await root.call({ op: 'start', listen: '127.0.0.1:0', org: 'demo', store: values.store })
+  console.log(`node-0 created org "demo" and gossips on ${started.endpoint}; pids ${nodes.map(n => n.pid).join(' ')}`)
+  for (let i = 1; i < nNodes; i++) {
+    const { token } = await root.call({ op: 'invite', wgPublicKey: keys[i].wgPublicKey!, signPublicKey: keys[i].signPublicKey!, name: `node-${i}` })
+    await nodes[i].call({ op: 'start', listen: '127.0.0.1:0', invite: token, store: values.store })
+    console.log(`node-${i} joined with an invite (${token!.length} characters, public data only)`)
+  }
+  const all = nodes.map((_, i) => i === 0 ? 'root' : `node-${i}`)
+  if (!await watch('every node enrolled', all)) return false
+  const victim = nNodes - 1
+  await root.call({ op: 'revoke', wgPublicKey: keys[victim].wgPublicKey! })
+  console.log(`\nnode-0 revoked node-${victim}`)
+  return await watch(`node-${victim} revoked`, all.filter(n => n !== `node-${victim}`), nodes.slice(0, victim))
 }
 
-function table (round: number): boolean {
-  const views = nodes.map(n => n.replica.members().map(m => m.name ?? 'root'))
-  const want = JSON.stringify(views[0])
-  const agree = views.every(v => JSON.stringify(v) === want)
-  console.log(`round ${String(round).padStart(2)}  ` + nodes.map((n, i) => `${n.name}:${String(views[i].length).padStart(2)}`).join('  ') + (agree ? '   all agree' : ''))
-  return agree
-}
-
-/** One gossip round: every node does a push-pull with one random other node. */
-async function round (): Promise<void> {
-  for (const a of nodes) {
-    let b = nodes[random.int(nodes.length)]
-    while (b === a) b = nodes[random.int(nodes.length)]
-    await b.replica.merge(a.replica.diff(b.replica.digest()), a.name)
-    await a.replica.merge(b.replica.diff(a.replica.digest()), b.name)
+/** Redraws each node's view until all of `among` list exactly `expected`. */
+async function watch (phase: string, expected: string[], among = nodes): Promise<boolean> {
+  const t0 = Date.now()
+  const want = JSON.stringify([...expected].sort())
+  for (;;) {
+    const views = await Promise.all(among.map(async n => (await n.call({ op: 'view' })).view!))
+    const agree = views.every(v => JSON.stringify(v.members) === want)
+    const late = Date.now() - t0 > timeoutMs
+    draw(phase, among, views, Date.now() - t0, agree || late)
+    if (agree) return true
+    if (late) { console.log(`\n${phase}: views did not agree within ${timeoutMs} ms`); return false }
+    await new Promise(resolve => setTimeout(resolve, 100))
   }
 }
 
-async function converge (): Promise<number> {
-  let r = 0
-  while (!table(r)) { await round(); r++ }
-  return r
+function draw (phase: string, among: NodeProcess[], views: View[], ms: number, final: boolean): void {
+  const agree = views.every(v => JSON.stringify(v.members) === JSON.stringify(views[0].members))
+  const lines = [`${phase}: ${agree ? `all ${among.length} views agree` : 'converging'} after ${ms} ms`]
+  lines.push('  node      members  alive  view')
+  among.forEach((n, i) => {
+    const v = views[i]
+    lines.push(`  ${n.name.padEnd(9)} ${String(v.members.length).padStart(7)}  ${String(v.alive).padStart(5)}  ${v.members.join(' ')}`)
+  })
+  if (tty && drawn > 0) process.stdout.write(`\x1b[${drawn}A\x1b[J`)
+  if (tty || final) { process.stdout.write(lines.join('\n') + '\n'); drawn = lines.length }
 }
 
-console.log('\nmembers seen by each node:')
-const joined = await converge()
-const victim = nodes[Math.min(3, nNodes)]
-console.log(`\nroot revokes ${victim.name} (its keys can never be members again):`)
-admin.revoke(victim.id.wgPublicKey, { reason: 'demo: lost laptop' })
-const revoked = await converge()
-const where = nodes.filter(n => n !== victim).every(n => n.replica.isRevoked(victim.id.wgPublicKey) && n.replica.member(victim.id.wgPublicKey) === undefined)
-console.log(`\njoined in ${joined} rounds, revocation spread in ${revoked} rounds; every other node sees ${victim.name} revoked: ${where ? 'yes' : 'NO'}`)
-const table2 = root.replica.members().map(m => ({ name: m.name ?? 'root', overlay: m.overlayAddress, roles: m.roles.join(',') || '-' }))
-console.table(table2)
-if (!where) process.exitCode = 1
+let ok = false
+try {
+  ok = await main()
+} catch (err) {
+  console.error(`demo: ${(err as Error).message}`)
+} finally {
+  await Promise.all(nodes.map(async n => await n.stop()))
+  rmSync(dir, { recursive: true, force: true })
+}
+console.log(ok ? '\ndemo: done, every node stopped' : '\ndemo: FAILED')
+process.exit(ok ? 0 : 1)
