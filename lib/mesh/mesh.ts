@@ -90,7 +90,7 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
   private stopping: Promise<void> | undefined
   /** Authoring actions, one at a time. */
   private authoring: Promise<unknown> = Promise.resolve()
-  /** Set when an authored op may or may not be on disk: no more authoring until a restart. */
+  /** Set when an authored op may or may not be on disk: no more authoring until the next start reloads the storage. */
   private poisoned: unknown
   /** Ids (`idKey`) of ops stored before the replica took them; the ops:added persister skips them. */
   private readonly ahead = new Set<string>()
@@ -158,6 +158,9 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
         replicaInit: { clock, store: cfg.store, pendingQuota: cfg.gossip.pendingQuota, maxClockSkewMs }
       }, signal)
       const replica = booted.replica
+      // The storage was just read back: whatever an earlier failed append left is known now.
+      this.poisoned = undefined
+      this.ahead.clear()
       const sealer: PacketSealer = cfg.sealer === 'null'
         ? new NullSealer(identity.wgPublicKey, { clock, random })
         : new Sealer({ identity, orgId: replica.orgId, clock, random }, { epochRotateMs: cfg.gossip.epochRotateMs, maxSkewMs: cfg.gossip.maxClockSkewMs })

@@ -13,6 +13,7 @@ import { NodeIdentity } from '../../lib/identity/identity.js'
 import { Ed25519Signer } from '../../lib/identity/sign.js'
 import { clampPrivateKey } from '../../lib/identity/wg-key.js'
 import type { Key } from '../../lib/identity/key.js'
+import { StorageError } from '../../lib/errors.js'
 import type { PeerRemoveReason } from '../../lib/mesh/events.js'
 import { MemoryStorage } from '../../lib/mesh/memory-storage.js'
 import { Mesh } from '../../lib/mesh/mesh.js'
@@ -273,6 +274,34 @@ describe('mesh/mesh', () => {
       release!()
       await done
       await env.until(() => peer.mesh.replica.member(x.wgPublicKey) !== undefined, 1_000)
+      await env.teardown()
+    })
+  })
+
+  it('an authored op that may be half-stored blocks authoring until a restart; an aborted one costs nothing', async function () {
+    await withSeed(this, async (random) => {
+      const env = new Env(random)
+      const storage = new MemoryStorage()
+      let fail = false
+      const append = storage.appendOps.bind(storage)
+      storage.appendOps = async (ops, options = {}) => {
+        if (fail && options.sync === true) throw new StorageError('disk full (test)')
+        await append(ops, options)
+      }
+      const root = env.node(1, { org: { name: 'acme' } }, identityFrom(random), storage)
+      await env.start(root)
+      const [x, y] = [identityFrom(random), identityFrom(random)]
+      const enrollX = { wgPublicKey: x.wgPublicKey, signPublicKey: x.signPublicKey }
+      await expectRejectCode(root.mesh.enroll(enrollX, { signal: AbortSignal.abort() }), ABORTED)
+      fail = true
+      await expectRejectCode(root.mesh.enroll(enrollX), 'WIREMESH_ERR_STORAGE')
+      fail = false
+      await expectRejectCode(root.mesh.enroll({ wgPublicKey: y.wgPublicKey, signPublicKey: y.signPublicKey }), MESH_STATE)
+      expect(root.mesh.replica.size).to.equal(1)
+      await root.mesh.stop()
+      await root.mesh.start()
+      await root.mesh.enroll(enrollX)
+      expect(root.mesh.members()).to.have.length(2)
       await env.teardown()
     })
   })
