@@ -26,6 +26,7 @@ import { MAX_NAME_BYTES } from '../membership/op.js'
 import { DEFAULT_ORG_PARAMS } from '../membership/org.js'
 import { storeFactories } from '../membership/replica.js'
 import type { OpStoreName } from '../membership/stores/store.js'
+import type { BatchVerifier } from '../membership/verify.js'
 import type { Random } from '../random.js'
 import type { MeshStorage } from './storage.js'
 
@@ -96,6 +97,12 @@ export interface MeshInit {
   appMetadata?: Uint8Array
   /** The op store (default `native`; `yjs` and `automerge` after `import 'wiremesh/stores'`). */
   store?: OpStoreName
+  /**
+   * Checks op signatures. Default `sharedVerifyPool()`: small batches on the calling thread,
+   * large ones (a first sync, a warm start) on every core. A single-threaded simulation passes
+   * `inlineVerifier`, so no worker thread is started.
+   */
+  verifier?: BatchVerifier
 }
 
 /** `MeshInit` checked, parsed and with every default filled in. */
@@ -120,11 +127,12 @@ export interface MeshConfig {
   readonly nodeStates: readonly Uint8Array[]
   readonly appMetadata: Uint8Array
   readonly store: OpStoreName
+  readonly verifier: BatchVerifier | undefined
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'identity', 'stateDir', 'storage', 'listen', 'advertise', 'bootstrap', 'invite', 'org', 'gossip', 'backend',
-  'transport', 'sealer', 'clock', 'random', 'nodeStates', 'appMetadata', 'store'
+  'transport', 'sealer', 'clock', 'random', 'nodeStates', 'appMetadata', 'store', 'verifier'
 ])
 
 const ORG_SPEC = {
@@ -151,6 +159,7 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
   if (defined('transport')) duck(init.transport, 'transport', ['start', 'stop', 'send', 'onPacket', 'localEndpoint', 'stats'])
   if (defined('clock')) duck(init.clock, 'clock', ['now', 'monotonic', 'schedule', 'cancel'])
   if (defined('random')) duck(init.random, 'random', ['next', 'int', 'bytes'])
+  if (defined('verifier')) duck(init.verifier, 'verifier', ['verifyBatch'])
   if (defined('transport') && defined('listen')) bad('listen and transport are exclusive: a given transport is already bound where it is')
   if (defined('invite') && defined('org')) bad('invite and org are exclusive: a node joins an org or creates one')
   if (defined('sealer') && init.sealer !== 'real' && init.sealer !== 'null') bad(`sealer must be 'real' or 'null', got ${JSON.stringify(init.sealer)}`)
@@ -177,7 +186,8 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
     random: init.random,
     nodeStates: parseNodeStates(init.nodeStates ?? []),
     appMetadata: parseMetadata(init.appMetadata ?? new Uint8Array(0), 'appMetadata'),
-    store
+    store,
+    verifier: init.verifier
   }
 }
 

@@ -16,6 +16,7 @@ import type { Key } from '../../lib/identity/key.js'
 import { StorageError } from '../../lib/errors.js'
 import type { PeerRemoveReason } from '../../lib/mesh/events.js'
 import { MemoryStorage } from '../../lib/mesh/memory-storage.js'
+import { inlineVerifier } from '../../lib/membership/verify.js'
 import { Mesh } from '../../lib/mesh/mesh.js'
 import type { MeshInit } from '../../lib/mesh/config.js'
 import type { SeededRandom } from '../../lib/random.js'
@@ -47,7 +48,7 @@ class Env {
   /** A mesh at 10.0.0.<n>:51821 with fresh (or the given) storage, recording its peer events. */
   node (n: number, init: Partial<MeshInit> = {}, id = identityFrom(this.random), storage = new MemoryStorage()): Node {
     const transport = this.net.createTransport({ host: `10.0.0.${n}`, port: 51821 })
-    const mesh = new Mesh({ identity: id, storage, transport, clock: this.clock, random: this.random, gossip: 'sim', ...init })
+    const mesh = new Mesh({ identity: id, storage, transport, clock: this.clock, random: this.random, gossip: 'sim', verifier: inlineVerifier, ...init })
     const events: Node['events'] = []
     for (const type of ['peer:add', 'peer:update'] as const) mesh.addEventListener(type, e => { events.push({ type, key: e.detail.wgPublicKey.toBase64() }) })
     mesh.addEventListener('peer:remove', e => { events.push({ type: 'peer:remove', key: e.detail.peer.wgPublicKey.toBase64(), reason: e.detail.reason }) })
@@ -364,7 +365,8 @@ describe('mesh/mesh', () => {
         [{ ...base, org: { name: 'a', mtu: 100 } }, INVALID_CONFIG],
         [{ ...base, org: { name: 'a' }, invite: 'wminv1.AAAA' }, INVALID_CONFIG],
         [{ ...base, invite: 'wminv1.AAAA' }, INVALID_INVITE],
-        [{ ...base, store: 'leveldb' }, INVALID_CONFIG]
+        [{ ...base, store: 'leveldb' }, INVALID_CONFIG],
+        [{ ...base, verifier: {} }, INVALID_CONFIG]
       ]
       for (const [init, code] of bad) expectCode(() => new Mesh(init as MeshInit), code)
       expect(transport.isStarted()).to.equal(false)
