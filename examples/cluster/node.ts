@@ -56,7 +56,7 @@ async function handle (req: Request): Promise<Reply> {
       // The root's record carries no name (the genesis names the org): show it as 'root'.
       const members = m.members().map(p => p.name ?? (p.rank === 0 ? 'root' : p.wgPublicKey.toBase64().slice(0, 8))).sort()
       const received = Object.values(s.gossip.received).reduce((a, b) => a + b, 0)
-      return { ok: true, view: { members, fingerprint: m.replica.viewFingerprint(), ...s.liveness, drops: s.gossip.drops, received } }
+      return { ok: true, view: { members, fingerprint: m.replica.viewFingerprint(), ...s.liveness, drops: s.gossip.drops, received, packetsIn: s.transport.packetsReceived } }
     }
     case 'stop':
       await mesh?.stop()

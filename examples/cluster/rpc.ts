@@ -22,7 +22,10 @@ export interface View {
   suspect: number
   dead: number
   drops: Record<string, number>
+  /** Packets handled by the gossip engine (every type). */
   received: number
+  /** Packets the UDP transport delivered: each is either handled or dropped. */
+  packetsIn: number
 }
 
 export type Reply =

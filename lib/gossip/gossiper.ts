@@ -125,7 +125,7 @@ export interface GossiperEvents {
 }
 
 /** Why a packet was dropped: the sealer's reasons, then the gossiper's own. */
-export type GossipDropReason = DropReason | 'bad-message' | 'unexpected-type' | 'join-rate' | 'bad-cookie' | 'join-refused'
+export type GossipDropReason = DropReason | 'bad-message' | 'unexpected-type' | 'join-rate' | 'bad-cookie'
 
 type Counted = 'gossip' | 'digest' | 'pull' | 'pullReply' | 'ping' | 'pingReq' | 'ack' | 'nack' | 'join' | 'cookie'
 const COUNTED: readonly Counted[] = ['gossip', 'digest', 'pull', 'pullReply', 'ping', 'pingReq', 'ack', 'nack', 'join', 'cookie']
@@ -138,9 +138,14 @@ export interface GossiperStats {
   /** Packets sent and bytes sent (sealed, as handed to the transport), by message type. */
   sent: Record<Counted, number>
   sentBytes: number
-  /** Packets opened and handled, by message type. */
+  /**
+   * Packets opened and handled, by message type, and packets dropped, by reason: every packet
+   * the transport delivers is counted in exactly one of the two.
+   */
   received: Record<Counted, number>
   drops: Record<GossipDropReason, number>
+  /** JOINs with a valid cookie whose enroll did not make the joiner a member (bad, unknown past, revoked). */
+  joinsRefused: number
   /** Items that failed to decode or verify (counted and skipped; neighbours still taken). */
   badOps: number
   badStates: number
@@ -208,7 +213,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     sent: emptyCounts(),
     sentBytes: 0,
     received: emptyCounts(),
-    drops: Object.fromEntries([...DROP_REASONS, 'bad-message', 'unexpected-type', 'join-rate', 'bad-cookie', 'join-refused'].map(r => [r, 0])) as Record<GossipDropReason, number>,
+    drops: Object.fromEntries([...DROP_REASONS, 'bad-message', 'unexpected-type', 'join-rate', 'bad-cookie'].map(r => [r, 0])) as Record<GossipDropReason, number>,
     badOps: 0,
     badStates: 0,
     badClaims: 0,
@@ -219,7 +224,8 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     encodeErrors: 0,
     sendErrors: 0,
     gapPulls: 0,
-    refutations: 0
+    refutations: 0,
+    joinsRefused: 0
   }
 
   constructor (components: GossiperComponents, config: GossipConfig, init: GossiperInit = {}) {
@@ -361,6 +367,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       sendErrors: this.s.sendErrors,
       gapPulls: this.s.gapPulls,
       refutations: this.s.refutations,
+      joinsRefused: this.s.joinsRefused,
       queued: this.queue.size,
       probe: { ...this.prober.stats }
     }
@@ -595,21 +602,21 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     const joiner = opened.sender
     if (!this.limiter.admit(from)) { this.s.drops['join-rate']++; return }
     const m = decodeMessage(MessageType.join, opened.payload)
+    if (m.cookie !== undefined && !this.cookies.verifyCookie(m.cookie, from.host, from.port)) { this.s.drops['bad-cookie']++; return }
     this.s.received.join++
     if (m.cookie === undefined) {
       this.sendTo(from, joiner, MessageType.cookie, encodeMessage(MessageType.cookie, { type: MessageType.cookie, cookie: this.cookies.makeCookie(from.host, from.port) }, this.payloadBudget(MessageType.cookie)).payload)
       return
     }
-    if (!this.cookies.verifyCookie(m.cookie, from.host, from.port)) { this.s.drops['bad-cookie']++; return }
     let op: WireOp
-    try { op = decodeOp(m.enroll) } catch { this.s.badOps++; return }
+    try { op = decodeOp(m.enroll) } catch { this.s.badOps++; this.s.joinsRefused++; return }
     this.replica.ingest([op], 'join:' + joiner.mapKey).then(() => {
       this.refreshSenders()
-      if (!this.senders.has(joiner.idMapKey)) { this.s.drops['join-refused']++; return }
+      if (!this.senders.has(joiner.idMapKey)) { this.s.joinsRefused++; return }
       this.learned.set(joiner.mapKey, from)
       const payload = this.encodeDigest()
       if (payload !== undefined) this.send(joiner, MessageType.digest, payload)
-    }, () => { this.s.badOps++ })
+    }, () => { this.s.badOps++; this.s.joinsRefused++ })
   }
 
   private sendJoins (): void {
