@@ -336,8 +336,11 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
 
   /**
    * Joins through any of `targets` (members' keys and underlay endpoints) with our enroll op
-   * in wire form: JOIN, cookie, JOIN with the cookie, then the member syncs us. Retries with
-   * backoff (0.5 s doubling to 8 s) until a target answers with sync; 'joined' then fires.
+   * in wire form: JOIN, cookie, JOIN with the cookie, then the member syncs us. A node that is
+   * a member in its own view already (a restart) needs no JOIN: it sends `targets` its digest
+   * instead, which they answer like any anti-entropy exchange — so `enrollWire` may then be
+   * anything (the root passes its genesis). Retries with backoff (0.5 s doubling to 8 s)
+   * until a target answers with sync; 'joined' then fires.
    */
   join (targets: ReadonlyArray<{ wgPublicKey: Key, endpoint: Endpoint }>, enrollWire: Uint8Array): void {
     if (this.joining?.timer !== undefined) this.clock.cancel(this.joining.timer)
@@ -622,7 +625,13 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private sendJoins (): void {
     const j = this.joining
     if (j === undefined || !this.running) return
-    for (const t of j.targets) this.sendJoin(t.key, t.endpoint)
+    this.refreshSenders()
+    const member = this.replica.member(this.identity.wgPublicKey) !== undefined && !this.replica.isRevoked(this.identity.wgPublicKey)
+    const digest = member ? this.encodeDigest() : undefined
+    for (const t of j.targets) {
+      if (digest !== undefined) this.sendTo(t.endpoint, t.key, MessageType.digest, digest)
+      else this.sendJoin(t.key, t.endpoint)
+    }
     const delay = Math.min(JOIN_RETRY_MAX_MS, JOIN_RETRY_MS * 2 ** j.attempt)
     j.attempt++
     j.timer = this.clock.schedule(() => { this.sendJoins() }, delay + this.random.int(Math.ceil(delay / 4)))

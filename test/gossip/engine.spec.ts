@@ -114,6 +114,31 @@ describe('gossip/engine', () => {
     })
   })
 
+  it('a restarted member rejoins by digest, not JOIN, even from a new address', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 4)
+      const old = c.nodes[2]
+      old.gossiper.stop()
+      await old.transport.stop()
+      // The same identity and replica on a new port: nobody knows where it is now.
+      const transport = c.net.createTransport({ host: '10.0.3.3', port: 7000 })
+      await transport.start()
+      const sealer = new Sealer({ identity: old.id, orgId: old.replica.orgId, clock: c.clock, random })
+      const again = new Gossiper({ identity: old.id, replica: old.replica, transport, sealer, clock: c.clock, random }, cfg, { incarnation: old.gossiper.incarnation + 1 })
+      let joined = false
+      again.addEventListener('joined', () => { joined = true })
+      again.join([{ wgPublicKey: c.nodes[0].id.wgPublicKey, endpoint: c.nodes[0].endpoint }], c.nodes[0].replica.genesis.wire)
+      again.start()
+      await until(c, () => joined, 3_000, 1)
+      expect(again.stats().sent.join).to.equal(0)
+      expect(again.stats().sent.digest).to.be.at.least(1)
+      await until(c, () => c.nodes.every(n => n === old || n.gossiper.endpointOf(old.id.wgPublicKey)?.host === '10.0.3.3'), 5_000, 5)
+      again.stop()
+      await transport.stop()
+      await teardown(c)
+    })
+  })
+
   it('rate-limits JOINs per source prefix and answers none without mac1', async function () {
     await withSeed(this, async (random) => {
       const c = await cluster(random, 2)
