@@ -53,7 +53,7 @@ import type { NodeIdentity } from '../identity/identity.js'
 import { type Key, keyIdMapKey } from '../identity/key.js'
 import { decodeOp } from '../membership/codec.js'
 import type { LoggedOp } from '../membership/log.js'
-import type { WireOp } from '../membership/op.js'
+import { OpKind, type WireOp } from '../membership/op.js'
 import type { Replica } from '../membership/replica.js'
 import type { Random } from '../random.js'
 import { toKeyString } from '../util/bytes.js'
@@ -336,11 +336,11 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
 
   /**
    * Joins through any of `targets` (members' keys and underlay endpoints) with our enroll op
-   * in wire form: JOIN, cookie, JOIN with the cookie, then the member syncs us. A node that is
-   * a member in its own view already (a restart) needs no JOIN: it sends `targets` its digest
-   * instead, which they answer like any anti-entropy exchange — so `enrollWire` may then be
-   * anything (the root passes its genesis). Retries with backoff (0.5 s doubling to 8 s)
-   * until a target answers with sync; 'joined' then fires.
+   * in wire form: JOIN, cookie, JOIN with the cookie, then the member syncs us (also after a
+   * restart: the JOIN hands a member that never heard of us our enroll at once). A member
+   * with no enroll to send — the root, which passes its genesis — sends `targets` its digest
+   * instead, which they answer like any anti-entropy exchange. Retries with backoff (0.5 s
+   * doubling to 8 s) until a target answers with sync; 'joined' then fires.
    */
   join (targets: ReadonlyArray<{ wgPublicKey: Key, endpoint: Endpoint }>, enrollWire: Uint8Array): void {
     if (this.joining?.timer !== undefined) this.clock.cancel(this.joining.timer)
@@ -625,9 +625,8 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private sendJoins (): void {
     const j = this.joining
     if (j === undefined || !this.running) return
-    this.refreshSenders()
-    const member = this.replica.member(this.identity.wgPublicKey) !== undefined && !this.replica.isRevoked(this.identity.wgPublicKey)
-    const digest = member ? this.encodeDigest() : undefined
+    const byDigest = j.enroll[0] !== OpKind.enroll && this.replica.member(this.identity.wgPublicKey) !== undefined
+    const digest = byDigest ? this.encodeDigest() : undefined
     for (const t of j.targets) {
       if (digest !== undefined) this.sendTo(t.endpoint, t.key, MessageType.digest, digest)
       else this.sendJoin(t.key, t.endpoint)
