@@ -3,7 +3,8 @@
  * fakes (as memberlist's `MockNetwork`): `MemoryTransport`s attached to one `MemoryNetwork`
  * exchange packets with
  *
- * - latency: each packet independently, uniform in [minLatencyMs, maxLatencyMs];
+ * - latency: each packet independently, uniform in [minLatencyMs, maxLatencyMs], or drawn
+ *   from any distribution given as its quantile function (`latency`, see lib/sim/latency.ts);
  * - loss: each packet independently lost with probability `lossProbability`;
  * - partitions: every endpoint is in one named group (initially the same one, `''`); a
  *   packet between different groups is dropped. It is checked when the packet is sent AND
@@ -19,6 +20,17 @@
  * Delivery goes through `clock.schedule` even at zero latency, so a packet never arrives
  * from inside `send()` (contract rule 3). The network has no bandwidth limit, no
  * reordering beyond what the latency spread gives, and no duplication.
+ *
+ * Faults of one endpoint, for the simulator (DESIGN §8):
+ * - `pause()` / `resume()` on a transport: a frozen process with its socket still bound.
+ *   Packets that arrive meanwhile wait in a receive buffer of `maxBufferedBytes` (Linux's
+ *   `net.core.rmem_default`, 212,992 bytes, unless told otherwise; what overflows is
+ *   dropped, as the kernel does) and are handed over after `resume()`, one clock task each,
+ *   in arrival order.
+ * - `kill()`: a host that vanished. Nothing it sends leaves (counted in its
+ *   `packetsDropped`); nothing reaches it, in flight or buffered (counted `undeliverable`).
+ *   It keeps its address, so no one else binds it. Packets it sent before are already on the
+ *   wire and still arrive. Permanent: a restarted node gets a new transport.
  */
 import type { Clock, TimerHandle } from '../clock.js'
 import { resolve } from '../config.js'
@@ -31,6 +43,13 @@ import {
   type Transport, TransportCounters, type TransportStats
 } from './transport.js'
 
+/**
+ * A one-way latency distribution as its quantile function: `u` uniform in [0, 1) → ms. Any
+ * distribution can be sampled from one draw this way, so each send still draws exactly two
+ * numbers. A result that is negative or not a number is taken as 0.
+ */
+export type LatencyQuantile = (u: number) => number
+
 export interface MemoryNetworkInit {
   /** Fastest one-way delivery. Default 1 ms. */
   minLatencyMs?: number
@@ -38,6 +57,8 @@ export interface MemoryNetworkInit {
   maxLatencyMs?: number
   /** Chance in [0, 1] that a packet is lost. Default 0. */
   lossProbability?: number
+  /** Latency from this distribution instead of uniform in [minLatencyMs, maxLatencyMs] (give one or the other). */
+  latency?: LatencyQuantile
   /** The `maxPacketBytes` of every transport on this network. Default 1400. */
   maxPacketBytes?: number
 }
@@ -72,6 +93,14 @@ export interface MemoryTransportInit {
 
 interface InFlight { timer: TimerHandle, from: string, to: string }
 
+export interface PauseOptions {
+  /** Receive buffer while paused; what does not fit is dropped. Default 212,992 (Linux's rmem_default). */
+  maxBufferedBytes?: number
+}
+
+/** Linux's `net.core.rmem_default`: what a frozen process's UDP socket holds before dropping. */
+export const DEFAULT_PAUSE_BUFFER_BYTES = 212_992
+
 const FIRST_EPHEMERAL_PORT = 49152
 const DEFAULT_GROUP = ''
 
@@ -81,6 +110,8 @@ export class MemoryNetwork {
   private minLatencyMs: number
   private maxLatencyMs: number
   private lossProbability: number
+  /** Undefined: uniform in [minLatencyMs, maxLatencyMs]. */
+  private latencyQuantile: LatencyQuantile | undefined
   readonly maxPacketBytes: number
   /** Started transports by `formatEndpoint(localEndpoint)`. */
   private readonly bound = new Map<string, MemoryTransport>()
@@ -98,7 +129,14 @@ export class MemoryNetwork {
     this.maxLatencyMs = cfg.maxLatencyMs
     this.lossProbability = cfg.lossProbability
     this.setLatency(cfg.minLatencyMs, cfg.maxLatencyMs) // checks max ≥ min
+    if (init.latency !== undefined) {
+      if (init.minLatencyMs !== undefined || init.maxLatencyMs !== undefined) throw new InvalidConfigError('give latency or minLatencyMs/maxLatencyMs, not both')
+      this.setLatencyModel(init.latency)
+    }
   }
+
+  /** The clock deliveries run on. */
+  get clockSource (): Clock { return this.clock }
 
   /** A new, stopped transport on this network. */
   createTransport (init: MemoryTransportInit = {}): MemoryTransport {
@@ -111,6 +149,13 @@ export class MemoryNetwork {
     if (cfg.maxLatencyMs < cfg.minLatencyMs) throw new InvalidConfigError(`maxLatencyMs must be >= minLatencyMs (${cfg.minLatencyMs}), got ${cfg.maxLatencyMs}`)
     this.minLatencyMs = cfg.minLatencyMs
     this.maxLatencyMs = cfg.maxLatencyMs
+    this.latencyQuantile = undefined
+  }
+
+  /** Draws the latency of packets sent from now on from `quantile` (see `LatencyQuantile`). */
+  setLatencyModel (quantile: LatencyQuantile): void {
+    if (typeof quantile !== 'function') throw new InvalidConfigError('latency must be a quantile function (u in [0, 1) → ms)')
+    this.latencyQuantile = quantile
   }
 
   /** Changes the loss probability for packets sent from now on. */
@@ -167,7 +212,10 @@ export class MemoryNetwork {
   transmit (from: Endpoint, to: Endpoint, packet: Uint8Array): void {
     this.s.sent++
     const lossDraw = this.random.next()
-    const latencyMs = this.minLatencyMs + this.random.next() * (this.maxLatencyMs - this.minLatencyMs)
+    const u = this.random.next()
+    const q = this.latencyQuantile
+    let latencyMs = q === undefined ? this.minLatencyMs + u * (this.maxLatencyMs - this.minLatencyMs) : q(u)
+    if (!(latencyMs >= 0)) latencyMs = 0
     const fromKey = formatEndpoint(from)
     const toKey = formatEndpoint(to)
     if (lossDraw < this.lossProbability) { this.s.lost++; return }
@@ -177,7 +225,7 @@ export class MemoryNetwork {
       this.inFlight.delete(flight)
       if (this.groupOf(fromKey) !== this.groupOf(toKey)) { this.s.partitioned++; return }
       const dest = this.bound.get(toKey)
-      if (dest === undefined) { this.s.undeliverable++; return }
+      if (dest === undefined || dest.isKilled()) { this.s.undeliverable++; return }
       this.s.delivered++
       dest.receive(packet, from)
     }, latencyMs)
@@ -207,6 +255,11 @@ export class MemoryTransport implements Transport {
   private readonly port: number
   private local: Endpoint | undefined
   private readonly counters = new TransportCounters()
+  private killed = false
+  /** While paused: the receive buffer (arrival order) and its room. */
+  private paused: { buffer: Array<{ packet: Uint8Array, from: Endpoint }>, bytes: number, maxBytes: number } | undefined
+  /** Buffered packets handed back to the clock by `resume()`, not yet delivered. */
+  private readonly redeliveries = new Set<TimerHandle>()
 
   constructor (network: MemoryNetwork, init: MemoryTransportInit = {}) {
     this.network = network
@@ -225,6 +278,7 @@ export class MemoryTransport implements Transport {
     if (this.local === undefined) return
     this.network.unbind(this, this.local)
     this.local = undefined
+    this.discardHeld()
   }
 
   isStarted (): boolean { return this.local !== undefined }
@@ -234,7 +288,7 @@ export class MemoryTransport implements Transport {
       throw new PacketTooLargeError(`packet of ${packet.length} bytes exceeds maxPacketBytes ${this.maxPacketBytes}`)
     }
     const dest = endpoint(to.host, to.port)
-    if (this.local === undefined) { this.counters.s.packetsDropped++; return }
+    if (this.local === undefined || this.killed) { this.counters.s.packetsDropped++; return }
     this.counters.s.packetsSent++
     this.counters.s.bytesSent += packet.length
     this.network.transmit(this.local, dest, packet.slice())
@@ -249,9 +303,67 @@ export class MemoryTransport implements Transport {
 
   stats (): TransportStats { return this.counters.snapshot() }
 
+  /**
+   * Holds inbound packets (a frozen process: the socket stays bound and buffers) until
+   * `resume()`. Sending is unaffected, since a frozen process sends nothing anyway. Idempotent.
+   */
+  pause (options: PauseOptions = {}): void {
+    if (this.paused !== undefined || this.killed) return
+    const maxBytes = resolve({ maxBufferedBytes: { default: DEFAULT_PAUSE_BUFFER_BYTES, min: 0, max: Number.MAX_SAFE_INTEGER, integer: true } }, options).maxBufferedBytes
+    this.paused = { buffer: [], bytes: 0, maxBytes }
+  }
+
+  /**
+   * Delivers what was buffered, in arrival order, each packet from its own clock task (at
+   * zero delay, so after whatever the caller runs now). Idempotent.
+   */
+  resume (): void {
+    const p = this.paused
+    if (p === undefined) return
+    this.paused = undefined
+    const clock = this.network.clockSource
+    for (const { packet, from } of p.buffer) {
+      const h = clock.schedule(() => {
+        this.redeliveries.delete(h)
+        this.receive(packet, from)
+      }, 0)
+      this.redeliveries.add(h)
+    }
+  }
+
+  isPaused (): boolean { return this.paused !== undefined }
+
+  /** Packets waiting in the pause buffer. */
+  get buffered (): number { return this.paused?.buffer.length ?? 0 }
+
+  /** The host vanishes, for good: see the module header. */
+  kill (): void {
+    if (this.killed) return
+    this.killed = true
+    this.discardHeld()
+  }
+
+  isKilled (): boolean { return this.killed }
+
   /** @internal Called by the network when a packet arrives. */
   receive (packet: Uint8Array, from: Endpoint): void {
-    if (this.local === undefined) { this.counters.s.packetsDropped++; return }
+    if (this.local === undefined || this.killed) { this.counters.s.packetsDropped++; return }
+    const p = this.paused
+    if (p !== undefined) {
+      if (p.bytes + packet.length > p.maxBytes) { this.counters.s.packetsDropped++; return }
+      p.buffer.push({ packet, from })
+      p.bytes += packet.length
+      return
+    }
     this.counters.deliver(packet, from)
+  }
+
+  /** Drops the pause buffer and the redeliveries not yet made, counting them. */
+  private discardHeld (): void {
+    const clock = this.network.clockSource
+    for (const h of this.redeliveries) clock.cancel(h)
+    this.counters.s.packetsDropped += this.redeliveries.size + (this.paused?.buffer.length ?? 0)
+    this.redeliveries.clear()
+    if (this.paused !== undefined) this.paused = { ...this.paused, buffer: [], bytes: 0 }
   }
 }
