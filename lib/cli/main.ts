@@ -4,6 +4,7 @@
  * join, admin actions over gossip, the simulator) arrives with the gossip issue.
  *
  *   wiremesh identity [--state-dir DIR]   load or create DIR/identity.json (0600), print the public keys
+ *   wiremesh sim [options]                run the simulator (lib/sim/cli.ts; `wiremesh sim --help`)
  *   wiremesh version
  */
 import { join } from 'node:path'
@@ -14,6 +15,7 @@ import { MeshError } from '../errors.js'
 
 const USAGE = `usage:
   wiremesh identity [--state-dir DIR]   load or create DIR/identity.json (default DIR: ./.wiremesh)
+  wiremesh sim [options]                simulate an org on virtual time (wiremesh sim --help)
   wiremesh version`
 
 async function main (argv: string[]): Promise<number> {
@@ -27,6 +29,12 @@ async function main (argv: string[]): Promise<number> {
       console.log(`wireguard key:  ${id.wgPublicKey.toBase64()}`)
       console.log(`signing key:    ${id.signPublicKey.toBase64()}`)
       return 0
+    }
+    case 'sim': {
+      // Loaded only here: the simulator pulls in the whole mesh.
+      const { simCommand, SIM_USAGE } = await import('../sim/cli.js')
+      if (rest.includes('--help') || rest.includes('-h')) { console.log(SIM_USAGE); return 0 }
+      return await simCommand(rest)
     }
     case 'version':
     case '--version': {
