@@ -128,6 +128,8 @@ interface Slot {
 }
 
 
+type SlotBase = Omit<Slot, 'clock' | 'transport' | 'mesh'>
+
 export class Simulation {
   readonly clock: ManualClock
   readonly network: MemoryNetwork
@@ -338,15 +340,16 @@ export class Simulation {
       const s = this.slots[i]
       this.unstall(s)
       await s.mesh.stop()
-      const st = s.transport.stats()
-      s.retired.bytes += st.bytesSent
-      s.retired.packets += st.packetsSent
       s.clock.kill()
     }
     if ((options.downtimeMs ?? 0) > 0) await this.run(options.downtimeMs!)
     for (const i of chosen) {
       const s = this.slots[i]
-      this.instantiate(s)
+      // What the old socket sent still counts.
+      const st = s.transport.stats()
+      s.retired.bytes += st.bytesSent
+      s.retired.packets += st.packetsSent
+      Object.assign(s, this.instance(s))
       await this.startMesh(s)
     }
     this.events.add('restart', chosen.length)
@@ -400,7 +403,7 @@ export class Simulation {
 
   private addSlot (identity: NodeIdentity, storage: MemoryStorage, invite: string | undefined): Slot {
     const index = this.slots.length
-    const s = {
+    const base: SlotBase = {
       index,
       identity,
       key: identity.wgPublicKey,
@@ -411,23 +414,23 @@ export class Simulation {
       revoked: false,
       stall: undefined,
       retired: { bytes: 0, packets: 0 }
-    } as unknown as Slot
+    }
+    const s: Slot = { ...base, ...this.instance(base) }
     this.slots.push(s)
     this.byKey.set(s.key.mapKey, index)
-    this.instantiate(s)
     return s
   }
 
   /** A new `Mesh` for slot `s` (at the start, and after each restart): its own clock view, socket and random stream. */
-  private instantiate (s: Slot): void {
-    s.clock = new NodeClock(this.clock)
-    s.transport = this.network.createTransport({ host: s.endpoint.host, port: s.endpoint.port })
+  private instance (s: SlotBase): Pick<Slot, 'clock' | 'transport' | 'mesh'> {
+    const clock = new NodeClock(this.clock)
+    const transport = this.network.createTransport({ host: s.endpoint.host, port: s.endpoint.port })
     const { preset, gossip } = this.init
     const mesh = new Mesh({
       identity: s.identity,
       storage: s.storage,
-      transport: s.transport,
-      clock: s.clock,
+      transport,
+      clock,
       random: new SeededRandom(this.master.int(2 ** 32)),
       gossip: gossip === undefined ? preset : { preset, ...gossip },
       sealer: this.init.sealer,
@@ -435,7 +438,7 @@ export class Simulation {
       nodeStates: this.nodeStates,
       ...(s.invite === undefined ? {} : { invite: s.invite })
     })
-    s.mesh = mesh
+    return { clock, transport, mesh }
   }
 
   /**

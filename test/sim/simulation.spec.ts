@@ -100,12 +100,16 @@ describe('sim/simulation', function () {
       const sim = new Simulation({ nodes: 10, seed })
       await sim.start()
       await sim.run(1000)
+      const before = sim.result().traffic.bytes
       const restarted = await sim.restart(0.3)
       expect(restarted).to.have.length(3)
       await sim.run(1000)
+      // With downtime the others run on meanwhile; a restart never loses what was counted.
+      expect(await sim.restart(0.2, { downtimeMs: 500 })).to.have.length(2)
+      expect(sim.result().traffic.bytes).to.be.above(before)
       await sim.enroll()
       expect(await sim.runUntilConverged(60_000)).to.equal(true)
-      expect(sim.result().events.restart).to.equal(3)
+      expect(sim.result().events.restart).to.equal(5)
       await sim.stop()
       expect(sim.clock.pending).to.equal(0)
     })
