@@ -2,15 +2,14 @@
  * WireGuard (X25519) keys from `node:crypto`, in the exact form `wg genkey` / `wg pubkey`
  * print: 32 bytes, base64, the private key clamped (RFC 7748 §5) as `wg genkey` does.
  */
-import { createPublicKey, generateKeyPairSync, diffieHellman } from 'node:crypto'
+import { generateKeyPairSync, diffieHellman, type KeyObject } from 'node:crypto'
 import { InvalidKeyError } from '../errors.js'
 import { Key } from './key.js'
-import { exportRawPublicKey, importPrivateKey } from './sign.js'
+import { exportRawPublicKey, importPrivateKey, publicKeyObject } from './sign.js'
 
 export interface WgKeyPair { privateKey: Uint8Array, publicKey: Key }
 
 const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex')
-const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex')
 
 /** Clamps a scalar in place, as `wg genkey` does. */
 export function clampPrivateKey (k: Uint8Array): Uint8Array {
@@ -32,13 +31,23 @@ export function wgKeyPairFromPrivate (priv: Uint8Array): WgKeyPair {
   return { privateKey: priv, publicKey: Key.fromBytes(exportRawPublicKey(importPrivateKey('X25519', PKCS8_X25519, priv))) }
 }
 
-/** X25519(own private, peer public); throws on an all-zero result (a low-order peer key). */
-export function x25519 (priv: Uint8Array, peer: Key): Uint8Array {
+/** The `KeyObject` of a raw X25519 private key: import it once to call `x25519` often. */
+export function x25519PrivateKeyObject (priv: Uint8Array): KeyObject {
+  if (priv.length !== 32) throw new InvalidKeyError(`x25519 private key must be 32 bytes, got ${priv.length}`)
+  return importPrivateKey('X25519', PKCS8_X25519, priv)
+}
+
+/**
+ * X25519(own private, peer public); throws on an all-zero result (a low-order peer key).
+ * Pass the private key as a KeyObject (`x25519PrivateKeyObject`) when calling it in a loop:
+ * importing it costs more than the exchange itself.
+ */
+export function x25519 (priv: Uint8Array | KeyObject, peer: Key): Uint8Array {
   let shared: Buffer
   try {
     shared = diffieHellman({
-      privateKey: importPrivateKey('X25519', PKCS8_X25519, priv),
-      publicKey: createPublicKey({ key: Buffer.concat([SPKI_X25519, peer.bytes]), format: 'der', type: 'spki' })
+      privateKey: priv instanceof Uint8Array ? x25519PrivateKeyObject(priv) : priv,
+      publicKey: publicKeyObject(peer, 'X25519')
     })
   } catch (err) {
     // OpenSSL refuses a low-order peer key itself, before we see the all-zero result.

@@ -31,12 +31,12 @@
  * `NullSealer` (null-sealer.ts) has the same interface and sizes without the crypto, for
  * large simulations only.
  */
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hkdfSync, type KeyObject } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import { InvalidConfigError } from '../errors.js'
 import type { NodeIdentity } from '../identity/identity.js'
 import { Key, KEY_BYTES } from '../identity/key.js'
-import { x25519 } from '../identity/wg-key.js'
+import { x25519, x25519PrivateKeyObject } from '../identity/wg-key.js'
 import type { Random } from '../random.js'
 import { toKeyString } from '../util/bytes.js'
 import { Encoder } from '../util/encoding.js'
@@ -122,7 +122,7 @@ export class Sealer implements PacketSealer {
   readonly localKey: Key
   readonly drops: Record<DropReason, number> = emptyDrops()
   readonly replay: ReplayGuard
-  private readonly priv: Uint8Array
+  private readonly priv: KeyObject
   private readonly orgId: Uint8Array
   private readonly clock: Clock
   private readonly random: Random
@@ -141,7 +141,7 @@ export class Sealer implements PacketSealer {
     const rotateMs = init.epochRotateMs ?? EPOCH_ROTATE_MS
     // Receivers refuse epochs older than 180 s (+ skew): a longer epoch would cut itself off.
     if (!(rotateMs >= 1000 && rotateMs <= EPOCH_MAX_AGE_MS)) throw new InvalidConfigError(`epochRotateMs must be in [1000, ${EPOCH_MAX_AGE_MS}], got ${rotateMs}`)
-    this.priv = components.identity.wgPrivateKey()
+    this.priv = x25519PrivateKeyObject(components.identity.wgPrivateKey())
     this.localKey = components.identity.wgPublicKey
     this.orgId = components.orgId.slice()
     this.clock = components.clock
