@@ -23,13 +23,28 @@ import { decodeSignedNodeState, encodeSignedNodeState, newer, verifyNodeState, t
 
 /** Verdicts of state signatures, process-wide (pure: the same bytes and key always verify the same). */
 const verifiedStates = new LruCache<boolean>(262_144)
+/**
+ * Decoded states by the very array they came from, process-wide and weak: a simulator hands
+ * the same arrays to thousands of nodes, which then decode, hash and verify each state once
+ * in all. Arrays from the network are fresh copies, so they never hit (and are collected).
+ */
+const heldByArray = new WeakMap<Uint8Array, HeldState>()
+/** The signing key (map key) each shared HeldState was verified against. */
+const verifiedHeld = new WeakMap<HeldState, string>()
 
 export interface HeldState {
   readonly signed: SignedNodeState
   /** body ‖ signature, as gossiped. */
   readonly wire: Uint8Array
-  /** First STATE_HASH_BYTES of SHA-256(wire). */
+  /** SHA-256(wire). */
+  readonly digest: Uint8Array
+  /** Its first STATE_HASH_BYTES, what bucket summaries xor. */
   readonly hash: Uint8Array
+}
+
+function hold (signed: SignedNodeState, wire: Uint8Array): HeldState {
+  const digest = new Uint8Array(createHash('sha256').update(wire).digest())
+  return Object.freeze({ signed, wire, digest, hash: digest.subarray(0, STATE_HASH_BYTES) })
 }
 
 export type OfferResult =
@@ -64,30 +79,41 @@ export class StateTable {
 
   /** Offers a gossiped state (body ‖ signature); takes it if it is valid and newer. */
   offer (wire: Uint8Array): OfferResult {
-    let signed: SignedNodeState
-    try {
-      signed = decodeSignedNodeState(wire)
-    } catch {
-      return this.reject('malformed')
+    let held = heldByArray.get(wire)
+    if (held === undefined) {
+      let signed: SignedNodeState
+      try {
+        signed = decodeSignedNodeState(wire)
+      } catch {
+        return this.reject('malformed')
+      }
+      held = hold(signed, wire)
+      heldByArray.set(wire, held)
     }
-    return this.offerSigned(signed, wire)
+    return this.offerHeld(held)
   }
 
   /** As `offer`, for a state already decoded (our own, freshly signed). */
   offerSigned (signed: SignedNodeState, wire = encodeSignedNodeState(signed)): OfferResult {
+    return this.offerHeld(hold(signed, wire))
+  }
+
+  private offerHeld (held: HeldState): OfferResult {
+    const signed = held.signed
     const key = signed.state.wgPublicKey
     const signKey = this.signKeyOf(key)
     if (signKey === undefined) return this.reject('not-member')
     const previous = this.held.get(key.mapKey)
     if (previous !== undefined && !newer(signed, previous.signed)) return this.reject('stale')
-    const digest = createHash('sha256').update(wire).digest()
-    const memo = toKeyString(digest) + signKey.mapKey
-    if (verifiedStates.get(memo) === undefined) {
-      // Only good verdicts are remembered, so a flood of forged states cannot evict them.
-      if (!verifyNodeState(signed, signKey, this.orgId)) return this.reject('bad-signature')
-      verifiedStates.set(memo, true)
+    if (verifiedHeld.get(held) !== signKey.mapKey) {
+      const memo = toKeyString(held.digest) + signKey.mapKey
+      if (verifiedStates.get(memo) === undefined) {
+        // Only good verdicts are remembered, so a flood of forged states cannot evict them.
+        if (!verifyNodeState(signed, signKey, this.orgId)) return this.reject('bad-signature')
+        verifiedStates.set(memo, true)
+      }
+      verifiedHeld.set(held, signKey.mapKey)
     }
-    const held: HeldState = { signed, wire, hash: new Uint8Array(digest.subarray(0, STATE_HASH_BYTES)) }
     if (previous !== undefined) this.unsum(key, previous)
     this.held.set(key.mapKey, held)
     this.sum(key, held)
