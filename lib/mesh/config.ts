@@ -28,6 +28,7 @@ import { storeFactories } from '../membership/replica.js'
 import type { OpStoreName } from '../membership/stores/store.js'
 import type { BatchVerifier } from '../membership/verify.js'
 import type { Random } from '../random.js'
+import { PairSecretCache } from '../wire/seal.js'
 import type { MeshStorage } from './storage.js'
 
 /**
@@ -103,6 +104,12 @@ export interface MeshInit {
    * `inlineVerifier`, so no worker thread is started.
    */
   verifier?: BatchVerifier
+  /**
+   * X25519 results shared by every node of one process (`PairSecretCache`, lib/wire/seal.ts):
+   * a simulator's nodes then compute each pair's secret once instead of once per end. Default
+   * none. Never for production nodes: it is a table of secrets.
+   */
+  pairSecrets?: PairSecretCache
 }
 
 /** `MeshInit` checked, parsed and with every default filled in. */
@@ -128,11 +135,12 @@ export interface MeshConfig {
   readonly appMetadata: Uint8Array
   readonly store: OpStoreName
   readonly verifier: BatchVerifier | undefined
+  readonly pairSecrets: PairSecretCache | undefined
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'identity', 'stateDir', 'storage', 'listen', 'advertise', 'bootstrap', 'invite', 'org', 'gossip', 'backend',
-  'transport', 'sealer', 'clock', 'random', 'nodeStates', 'appMetadata', 'store', 'verifier'
+  'transport', 'sealer', 'clock', 'random', 'nodeStates', 'appMetadata', 'store', 'verifier', 'pairSecrets'
 ])
 
 const ORG_SPEC = {
@@ -160,6 +168,7 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
   if (defined('clock')) duck(init.clock, 'clock', ['now', 'monotonic', 'schedule', 'cancel'])
   if (defined('random')) duck(init.random, 'random', ['next', 'int', 'bytes'])
   if (defined('verifier')) duck(init.verifier, 'verifier', ['verifyBatch'])
+  if (defined('pairSecrets') && !(init.pairSecrets instanceof PairSecretCache)) bad('pairSecrets must be a PairSecretCache')
   if (defined('transport') && defined('listen')) bad('listen and transport are exclusive: a given transport is already bound where it is')
   if (defined('invite') && defined('org')) bad('invite and org are exclusive: a node joins an org or creates one')
   if (defined('sealer') && init.sealer !== 'real' && init.sealer !== 'null') bad(`sealer must be 'real' or 'null', got ${JSON.stringify(init.sealer)}`)
@@ -187,7 +196,8 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
     nodeStates: parseNodeStates(init.nodeStates ?? []),
     appMetadata: parseMetadata(init.appMetadata ?? new Uint8Array(0), 'appMetadata'),
     store,
-    verifier: init.verifier
+    verifier: init.verifier,
+    pairSecrets: init.pairSecrets
   }
 }
 

@@ -163,7 +163,7 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
       this.ahead.clear()
       const sealer: PacketSealer = cfg.sealer === 'null'
         ? new NullSealer(identity.wgPublicKey, { clock, random })
-        : new Sealer({ identity, orgId: replica.orgId, clock, random }, { epochRotateMs: cfg.gossip.epochRotateMs, maxSkewMs: cfg.gossip.maxClockSkewMs })
+        : new Sealer({ identity, orgId: replica.orgId, clock, random }, { epochRotateMs: cfg.gossip.epochRotateMs, maxSkewMs: cfg.gossip.maxClockSkewMs, ...(cfg.pairSecrets === undefined ? {} : { pairSecrets: cfg.pairSecrets }) })
       const transport = cfg.transport ?? new UdpTransport({ host: cfg.listen!.host, port: cfg.listen!.port, maxPacketBytes: cfg.gossip.maxPacketBytes })
       const startedTransport = !transport.isStarted()
       if (startedTransport) {

@@ -46,6 +46,7 @@ import { Mesh } from '../mesh/mesh.js'
 import { Replica } from '../membership/replica.js'
 import { inlineVerifier } from '../membership/verify.js'
 import { SeededRandom } from '../random.js'
+import { PairSecretCache } from '../wire/seal.js'
 import { SimulationError } from './errors.js'
 import {
   type ChangeKind, type ChangeReport, ConvergenceTracker, type ConvergenceSummary, EventCounts, summarize,
@@ -136,6 +137,8 @@ export class Simulation {
   readonly gossipIntervalMs: number
   private readonly init: Required<Pick<SimulationInit, 'nodes' | 'seed' | 'lossRate' | 'preset' | 'sealer'>> & SimulationInit
   private readonly master: SeededRandom
+  /** One X25519 per pair of nodes for the whole run (both ends compute the same secret). */
+  private readonly pairSecrets = new PairSecretCache()
   private readonly keys: SeededRandom
   private readonly scenario: SeededRandom
   private readonly t0: number
@@ -435,6 +438,7 @@ export class Simulation {
       gossip: gossip === undefined ? preset : { preset, ...gossip },
       sealer: this.init.sealer,
       verifier: inlineVerifier,
+      pairSecrets: this.pairSecrets,
       nodeStates: this.nodeStates,
       ...(s.invite === undefined ? {} : { invite: s.invite })
     })
