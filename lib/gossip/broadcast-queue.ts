@@ -155,6 +155,15 @@ export class BroadcastQueue {
     this.trim()
   }
 
+  /** Drops the queued item with this key (its subject left the view); false if none was queued. */
+  removeKey (key: string): boolean {
+    const e = this.byKey.get(key)
+    if (e === undefined) return false
+    this.remove(e)
+    this.trim()
+    return true
+  }
+
   /**
    * The items to piggyback on one packet of `budgetBytes`, each costing `overheadPerItem +
    * bytes.length`: fewest-transmitted first, newest first within a tier, skipping what

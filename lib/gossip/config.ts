@@ -17,7 +17,7 @@
  * | indirectChecks          | 3       | 3       | 1       | 3       | [0, 16]               |
  * | suspicionMult           | 4       | 6       | 3       | 4       | [1, 64]               |
  * | suspicionMaxTimeoutMult | 6       | 6       | 6       | 6       | [1, 1 000]            |
- * | ringProbeEvery          | 2       | 2       | 2       | 2       | [0, 64]               |
+ * | ringProbeEvery          | 2       | 2       | 2       | 2       | 0 or [2, 64]          |
  * | awarenessMaxMultiplier  | 8       | 8       | 8       | 8       | [1, 64]               |
  * | pushPullIntervalMs      | 30 000  | 60 000  | 15 000  | 30 000  | [100, 86 400 000]     |
  * | deadNodeReclaimMs       | 30 000  | 60 000  | 15 000  | 30 000  | [1 000, 604 800 000]  |
@@ -254,7 +254,7 @@ export const GOSSIP_RANGES: Readonly<Record<keyof GossipConfig, Range>> = Object
   probeTimeoutMs: { min: 10, max: 600_000, integer: true },
   indirectChecks: { min: 0, max: 16, integer: true },
   suspicionMult: { min: 1, max: 64, integer: true },
-  ringProbeEvery: { min: 0, max: 64, integer: true },
+  ringProbeEvery: { min: 0, max: 64, integer: true }, // and not 1: refused in resolveGossipConfig
   suspicionMaxTimeoutMult: { min: 1, max: 1_000, integer: true },
   awarenessMaxMultiplier: { min: 1, max: 64, integer: true },
   pushPullIntervalMs: { min: 100, max: 86_400_000, integer: true },
@@ -280,6 +280,9 @@ export function resolveGossipConfig (preset: GossipPreset | GossipPresetName = L
   const cfg = resolve(spec, init as Record<string, number | undefined>) as unknown as GossipConfig
   if (cfg.probeTimeoutMs > cfg.probeIntervalMs) {
     throw new InvalidConfigError(`probeTimeoutMs must be at most probeIntervalMs (${cfg.probeIntervalMs}), got ${cfg.probeTimeoutMs}`)
+  }
+  if (cfg.ringProbeEvery === 1) {
+    throw new InvalidConfigError('ringProbeEvery must be 0 (off) or at least 2: 1 would send every probe to the ring successor and none round-robin')
   }
   return Object.freeze(cfg)
 }

@@ -67,7 +67,7 @@ import { type Endpoint, endpointsEqual, hostFamily } from './endpoint.js'
 import { JoinLimiter } from './join-limiter.js'
 import { Liveness, type LivenessBroadcast, type PeerLivenessDetail } from './liveness.js'
 import { decodeMessage, encodeMessage, HEADS_HASH_BYTES, type Items, paginate } from './messages.js'
-import { signNodeState, type NodeEndpoint, type NodeState, type SignedNodeState } from './node-state.js'
+import { decodeSignedNodeState, signNodeState, verifyNodeState, type NodeEndpoint, type NodeState, type SignedNodeState } from './node-state.js'
 import { Prober, type ProberStats } from './prober.js'
 import { StateTable } from './state-table.js'
 import type { Transport } from './transport.js'
@@ -81,6 +81,12 @@ const PING_FIXED_BYTES = 5 + HEADS_HASH_BYTES
 /** The first JOIN retry, ms; doubles per attempt up to JOIN_RETRY_MAX_MS. */
 const JOIN_RETRY_MS = 500
 const JOIN_RETRY_MAX_MS = 8_000
+/** The replica ingest source of every op that came in a JOIN (one quota for all of them). */
+const JOIN_SOURCE = 'join'
+/** Pages of one pull reply at most (≈ 90 KB); a longer diff continues on the puller's next pull. */
+const MAX_REPLY_PAGES = 64
+/** How often, ms, one peer is answered with a full reply window at most. */
+const REPLY_INTERVAL_MS = 50
 /** How often the member set is re-read for expiry, ms, when no op arrived. */
 const EXPIRY_CHECK_MS = 10_000
 /** Endpoint sources in order of preference, for a member we have not heard from. */
@@ -198,6 +204,9 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private sendersStale = true
   private lastExpiryCheckMs = Number.NEGATIVE_INFINITY
   private readonly lastPullAt = new Map<string, number>()
+  private readonly lastReplyAt = new Map<string, number>()
+  /** Whether the last pull-reply page from a peer ended a window with more to come. */
+  private readonly lastPageOf = new Map<string, boolean>()
   private readonly lastToldDeadAt = new Map<string, number>()
   private own: SignedNodeState
   private readonly ownEndpoints: NodeEndpoint[] | undefined
@@ -276,6 +285,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     this.refreshSenders()
     this.offPacket = this.transport.onPacket((packet, from) => { this.receive(packet, from) })
     this.replica.addEventListener('ops:added', this.onOpsAdded)
+    this.liveness.start()
     this.publishOwn()
     // Random first offsets, so nodes started together do not tick together.
     this.gossipTimer = this.clock.schedule(() => { this.gossipTick() }, this.random.int(this.config.gossipIntervalMs))
@@ -409,23 +419,30 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
 
   private receive (packet: Uint8Array, from: Endpoint): void {
     this.refreshSenders()
+    // A JOIN (byte 3 of the header is the type) is limited per source prefix *before* any
+    // X25519 is spent on it: the limit is what keeps a flood from costing CPU.
+    if (packet.length > 3 && packet[3] === MessageType.join && !this.limiter.admit(from)) { this.s.drops['join-rate']++; return }
     const opened = this.sealer.open(packet, id => this.lookupSender(id))
     if (isDropped(opened)) { this.s.drops[opened.drop]++; return }
+    const counted = { done: false }
     try {
       if (opened.type === MessageType.join) { this.onJoin(opened, from); return }
-      this.onMemberPacket(opened, from)
+      this.onMemberPacket(opened, from, counted)
     } catch {
-      this.s.drops['bad-message']++
+      // Hostile content that got past decoding (a digest the store cannot read, say): one
+      // count per packet, so a packet counted as received is not also a drop.
+      if (!counted.done) this.s.drops['bad-message']++
     }
   }
 
-  private onMemberPacket (opened: Opened, from: Endpoint): void {
+  private onMemberPacket (opened: Opened, from: Endpoint, counted: { done: boolean }): void {
     const sender = opened.sender
     const name = NAME_OF[opened.type]
     if (name === undefined || name === 'join') { this.s.drops['unexpected-type']++; return }
     // Decode before any state changes, so a malformed packet changes nothing.
     const m = decodeMessage(opened.type, opened.payload)
     this.s.received[name]++
+    counted.done = true
     this.learned.set(sender.mapKey, from)
     this.liveness.onAnyPacket(sender)
     this.tellIfDead(sender)
@@ -454,20 +471,23 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       case MessageType.digest: {
         const buckets = this.states.differing(m.statesSummary)
         this.replyTo(sender, m.opsDigest, buckets)
-        if (!bytesEqual(this.replica.digest(), m.opsDigest) || buckets.length > 0) {
+        const same = bytesEqual(this.replica.digest(), m.opsDigest)
+        if (!same || buckets.length > 0) {
           const payload = this.encodePull(buckets)
           if (payload !== undefined) this.send(sender, MessageType.pull, payload)
         }
-        this.joinedVia(sender)
+        // Joined once we hold what a member holds: at once if our ops are the same, else
+        // when its last reply page has been ingested (below).
+        if (same) this.joinedVia(sender)
         return
       }
       case MessageType.pull:
         this.replyTo(sender, m.opsDigest, m.buckets)
-        this.joinedVia(sender)
         return
       case MessageType.pullReply:
-        this.takeNews(m, sender, 'pull')
-        this.joinedVia(sender)
+        // The last page of a cut window says `more` and has the window's last page number.
+        this.lastPageOf.set(sender.mapKey, m.more && (m.page + 1) % MAX_REPLY_PAGES === 0)
+        this.takeNews(m, sender, 'pull', m.more)
         return
       case MessageType.cookie: {
         const t = this.joining?.targets.find(x => x.key.equals(sender))
@@ -477,13 +497,25 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     }
   }
 
-  /** Ops, states and claims from a message: ingest each, counting (not throwing) bad ones. */
-  private takeNews (items: Items, sender: Key, via: 'gossip' | 'pull'): void {
+  /**
+   * Ops, states and claims from a message: ingest each, counting (not throwing) bad ones.
+   * For a pull reply, `more` says whether pages follow: after the last one is ingested, a
+   * joiner is joined; a reply cut at MAX_REPLY_PAGES (its last page still says `more`) is
+   * continued by pulling again at once.
+   */
+  private takeNews (items: Items, sender: Key, via: 'gossip' | 'pull', more = false): void {
     let news = false
     for (const b of items.states) news = this.takeState(b) || news
     for (const b of items.claims ?? []) news = this.takeClaim(b, sender) || news
-    if (items.ops.length > 0) this.ingest(items.ops, sender, via)
+    const done = this.ingest(items.ops, sender, via)
     if (news && via === 'gossip') this.forwardNow()
+    if (via === 'pull') {
+      done.then(() => {
+        if (!this.running) return
+        if (!more) this.joinedVia(sender)
+        else if (this.lastPageOf.get(sender.mapKey) === true) this.pullFrom(sender, true)
+      }, () => {})
+    }
   }
 
   private takeState (wire: Uint8Array): boolean {
@@ -511,10 +543,12 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
    * it so every node keeps ours. Our own bytes echoed back, or older states, are ignored.
    */
   private checkOwnRival (wire: Uint8Array): void {
-    if (bytesEqual(wire, this.states.get(this.identity.wgPublicKey)?.wire ?? new Uint8Array(0))) return
-    let inc: number
-    try { inc = decodeIncarnation(wire) } catch { this.s.badStates++; return }
-    if (inc >= this.liveness.incarnation) this.refuteAbove(inc)
+    if (bytesEqual(wire, this.own === undefined ? new Uint8Array(0) : this.states.get(this.identity.wgPublicKey)?.wire ?? new Uint8Array(0))) return
+    let rival: SignedNodeState
+    try { rival = decodeSignedNodeState(wire) } catch { this.s.badStates++; return }
+    // Only our own key can sign it: an unsigned "state of ours" must not move our incarnation.
+    if (!verifyNodeState(rival, this.identity.signPublicKey, this.replica.orgId)) { this.s.badStates++; return }
+    if (rival.state.incarnation >= this.liveness.incarnation) this.refuteAbove(rival.state.incarnation)
   }
 
   private takeClaim (bytes: Uint8Array, sender: Key): boolean {
@@ -524,6 +558,10 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     const subject = keyIdMapKey(c.subject) === self.idMapKey ? self : this.senders.get(keyIdMapKey(c.subject))
     if (subject === undefined) return false
     const from = keyIdMapKey(c.from) === self.idMapKey ? self : this.senders.get(keyIdMapKey(c.from)) ?? sender
+    // A claim above the newest incarnation anyone signed for the subject is bogus (claims are
+    // unsigned): taking it would let one packet push an incarnation to its limit.
+    const known = subject === self ? this.liveness.incarnation : this.liveness.get(subject)?.incarnation ?? 0
+    if (c.incarnation > known) { this.s.badClaims++; return false }
     const b = c.type === 'suspect' ? this.liveness.onSuspect(subject, c.incarnation, from) : this.liveness.onDead(subject, c.incarnation, from)
     if (b === undefined) return false
     this.broadcastLiveness(b)
@@ -603,7 +641,6 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
 
   private onJoin (opened: Opened, from: Endpoint): void {
     const joiner = opened.sender
-    if (!this.limiter.admit(from)) { this.s.drops['join-rate']++; return }
     const m = decodeMessage(MessageType.join, opened.payload)
     if (m.cookie !== undefined && !this.cookies.verifyCookie(m.cookie, from.host, from.port)) { this.s.drops['bad-cookie']++; return }
     this.s.received.join++
@@ -613,13 +650,16 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     }
     let op: WireOp
     try { op = decodeOp(m.enroll) } catch { this.s.badOps++; this.s.joinsRefused++; return }
-    this.replica.ingest([op], 'join:' + joiner.mapKey).then(() => {
+    // One ingest source for every JOIN: the replica's per-source quota then bounds what
+    // JOINs can park (a cookie is bound to an address, not a key, so keys are free to vary).
+    this.replica.ingest([op], JOIN_SOURCE).then(() => {
+      if (!this.running) return
       this.refreshSenders()
       if (!this.senders.has(joiner.idMapKey)) { this.s.joinsRefused++; return }
       this.learned.set(joiner.mapKey, from)
       const payload = this.encodeDigest()
       if (payload !== undefined) this.send(joiner, MessageType.digest, payload)
-    }, () => { this.s.badOps++; this.s.joinsRefused++ })
+    }).catch(() => { this.s.badOps++; this.s.joinsRefused++ })
   }
 
   private sendJoins (): void {
@@ -678,13 +718,13 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   }
 
   /** Decodes op items (skipping bad ones) and ingests them; the replica's event queues what is new. */
-  private ingest (items: Uint8Array[], sender: Key, via: 'gossip' | 'pull'): void {
+  private async ingest (items: Uint8Array[], sender: Key, via: 'gossip' | 'pull'): Promise<void> {
     const ops: WireOp[] = []
     for (const b of items) {
       try { ops.push(decodeOp(b)) } catch { this.s.badOps++ }
     }
     if (ops.length === 0) return
-    this.replica.ingest(ops, sender.toBase64()).then(r => {
+    await this.replica.ingest(ops, sender.toBase64()).then(r => {
       if (via === 'gossip') this.s.opsFromGossip += r.added.length
       else this.s.opsFromPull += r.added.length
       // An op with a missing past: the sender has that past, so pull from it now.
@@ -706,11 +746,11 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   }
 
   /** Sends `peer` our digest as a `pull` (states: none asked): it answers with what we lack. */
-  private pullFrom (peer: Key): void {
+  private pullFrom (peer: Key, continuing = false): void {
     if (!this.running) return
     const now = this.clock.monotonic()
     const last = this.lastPullAt.get(peer.mapKey)
-    if (last !== undefined && now - last < this.config.gossipIntervalMs) return
+    if (!continuing && last !== undefined && now - last < this.config.gossipIntervalMs) return
     this.lastPullAt.set(peer.mapKey, now)
     const payload = this.encodePull([])
     if (payload === undefined) return
@@ -719,19 +759,35 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   }
 
   /** Sends `peer` every page of the ops `theirDigest` lacks and of our states in `buckets`. */
+  /**
+   * Sends `peer` the pages of the ops `theirDigest` lacks (in causal order) and of our states
+   * in `buckets` — at most MAX_REPLY_PAGES of them, a prefix of the diff: the puller, having
+   * ingested it, pulls again for the rest (its digest has moved). At most one reply per peer
+   * per REPLY_INTERVAL_MS, so a member cannot turn 40-byte pulls into a stream of pages.
+   */
   private replyTo (peer: Key, theirDigest: Uint8Array, buckets: readonly number[]): void {
+    const now = this.clock.monotonic()
+    const last = this.lastReplyAt.get(peer.mapKey)
+    if (last !== undefined && now - last < REPLY_INTERVAL_MS) return
     const diff = this.replica.diff(theirDigest)
-    const ops = this.replica.store.unpack(diff).ops.map(o => o.wire)
+    const all = this.replica.store.unpack(diff).ops.map(o => o.wire)
     const states = buckets.length > 0 ? this.states.inBuckets(buckets) : []
-    if (ops.length === 0 && states.length === 0) return
+    if (all.length === 0 && states.length === 0) return
+    this.lastReplyAt.set(peer.mapKey, now)
     const budget = this.payloadBudget(MessageType.pullReply)
+    // A prefix of the ops that fits the window (an op costs at most its bytes + 2), then states.
+    let room = MAX_REPLY_PAGES * (budget - 4)
+    let cut = 0
+    while (cut < all.length && room - (all[cut].length + 2) >= 0) room -= all[cut++].length + 2
+    const ops = all.slice(0, cut)
     let pages
     try {
-      pages = paginate({ ops, states }, budget).pages
+      pages = paginate({ ops, states }, budget).pages.slice(0, MAX_REPLY_PAGES)
     } catch {
       this.s.encodeErrors++
       return
     }
+    if (cut < all.length || pages.length === MAX_REPLY_PAGES) pages[pages.length - 1].more = true
     for (const page of pages) this.send(peer, MessageType.pullReply, encodeMessage(MessageType.pullReply, page, budget).payload)
   }
 
@@ -867,16 +923,20 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       if (m.has(id)) continue
       this.liveness.removeMember(k)
       this.states.remove(k)
-      this.learned.delete(k.mapKey)
-      this.fromState.delete(k.mapKey)
+      for (const book of [this.learned, this.fromState, this.book, this.lastPullAt, this.lastReplyAt, this.lastToldDeadAt, this.lastPageOf]) book.delete(k.mapKey)
+      this.queue.removeKey('s:' + k.mapKey)
+      this.queue.removeKey('c:' + k.mapKey)
       this.sealer.forget?.(k)
     }
     for (const [id, k] of m) {
       if (old.has(id)) continue
       this.liveness.addMember(k, this.states.state(k)?.incarnation ?? 0)
     }
-    // A provisional (bootstrap) key that turned out revoked is dropped at once.
-    for (const [id, k] of this.provisional) if (this.replica.isRevoked(k)) this.provisional.delete(id)
+    // A provisional (bootstrap) key goes once it is a member like any other, or once our view
+    // knows it is gone (removed, left, revoked): only keys our log has not placed yet stay.
+    for (const [id, k] of this.provisional) {
+      if (m.has(id) || this.replica.goneReason(k) !== undefined || this.replica.isRevoked(k)) this.provisional.delete(id)
+    }
     // We may have become a member: our own state can now enter our table.
     if (this.states.get(me) === undefined && this.running) this.publishOwn()
   }
@@ -921,18 +981,6 @@ function defaultEndpoints (transport: Transport): NodeEndpoint[] {
   } catch {
     return [] // not bound yet
   }
-}
-
-/** The incarnation of a state body (after the 32-byte key). Throws on malformed input. */
-function decodeIncarnation (wire: Uint8Array): number {
-  let v = 0
-  let mult = 1
-  for (let i = 32; i < Math.min(wire.length, 32 + 8); i++) {
-    v += (wire[i] & 0x7f) * mult
-    if ((wire[i] & 0x80) === 0) return v
-    mult *= 128
-  }
-  throw new RangeError('bad incarnation')
 }
 
 function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {

@@ -324,7 +324,10 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     return { type: 'dead', key: e.key, incarnation, from }
   }
 
-  /** Cancels every timer this instance scheduled; afterwards no new suspicion timer is started. Idempotent. */
+  /** Undoes `stop()`: suspicion timers are started again. Idempotent. */
+  start (): void { this.stopped = false }
+
+  /** Cancels every timer this instance scheduled; afterwards no new suspicion timer is started (until `start()`). Idempotent. */
   stop (): void {
     this.stopped = true
     for (const e of this.table.values()) this.clearSuspicion(e)

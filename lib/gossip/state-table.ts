@@ -66,8 +66,12 @@ export class StateTable {
   private readonly buckets: StateBucket[] = Array.from({ length: STATE_BUCKETS }, () => ({ count: 0, hash: new Uint8Array(STATE_HASH_BYTES) }))
   readonly rejected = { malformed: 0, 'not-member': 0, 'bad-signature': 0, stale: 0 }
 
+  /** The org, in the memo keys: a process may hold nodes of several orgs with the same keys. */
+  private readonly orgKey: string
+
   constructor (components: StateTableComponents) {
     this.orgId = components.orgId
+    this.orgKey = toKeyString(components.orgId)
     this.signKeyOf = components.signKeyOf
   }
 
@@ -105,14 +109,14 @@ export class StateTable {
     if (signKey === undefined) return this.reject('not-member')
     const previous = this.held.get(key.mapKey)
     if (previous !== undefined && !newer(signed, previous.signed)) return this.reject('stale')
-    if (verifiedHeld.get(held) !== signKey.mapKey) {
-      const memo = toKeyString(held.digest) + signKey.mapKey
+    if (verifiedHeld.get(held) !== signKey.mapKey + this.orgKey) {
+      const memo = toKeyString(held.digest) + signKey.mapKey + this.orgKey
       if (verifiedStates.get(memo) === undefined) {
         // Only good verdicts are remembered, so a flood of forged states cannot evict them.
         if (!verifyNodeState(signed, signKey, this.orgId)) return this.reject('bad-signature')
         verifiedStates.set(memo, true)
       }
-      verifiedHeld.set(held, signKey.mapKey)
+      verifiedHeld.set(held, signKey.mapKey + this.orgKey)
     }
     if (previous !== undefined) this.unsum(key, previous)
     this.held.set(key.mapKey, held)

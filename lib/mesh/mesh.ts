@@ -391,6 +391,14 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
         if (!(err instanceof AbortError)) this.poisoned = err
         throw err
       }
+      // While it was being stored, an op of ours at the same seq may have arrived (our own
+      // chain, from a backup's earlier life, still syncing in): adding ours would equivocate
+      // and every node would cut our chain. Refuse, and author nothing more until a restart.
+      const taken = op.seq > 0 && (run.replica.log.chainOf(op.author)?.at(op.seq).length ?? 0) > 0
+      if (taken) {
+        this.poisoned = new MeshStateError(`seq ${op.seq} of this admin's chain arrived from a peer while the op signed for it was being stored`)
+        throw this.poisoned
+      }
       // Stopped meanwhile: the op is stored, and goes out after the next start.
       if (this.run === run) run.replica.addLocal(op)
       return op

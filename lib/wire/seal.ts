@@ -24,9 +24,11 @@
  * the holder of that key, nothing more: membership is the caller's check.
  *
  * Caches (bounded LRU, `keyCacheSize` each): X25519 outputs per peer, and receive keys per
- * (sender, epoch). A receive key, and the X25519 output of a JOIN sender, is cached only once
- * a packet has verified, so forged packets cannot evict good entries. Send keys live for the
- * current epoch only.
+ * (sender, epoch). A receive key is cached only once a packet has verified, so forged
+ * packets cannot evict good entries. Nothing about a JOIN's sender is kept — no replay
+ * window, no cached secret, and a cookie sent back is sealed without caching either — so a
+ * flood of JOINs from fresh keys cannot evict members' state. Send keys live for the current
+ * epoch only, and at most `keyCacheSize` peers' (a new epoch starts when they fill up).
  *
  * `NullSealer` (null-sealer.ts) has the same interface and sizes without the crypto, for
  * large simulations only.
@@ -132,6 +134,7 @@ export class Sealer implements PacketSealer {
   private readonly pairSecrets: PairSecretCache | undefined
   private readonly recvKeys: LruCache<Uint8Array>
   private readonly sendStates = new Map<string, SendState>()
+  private readonly maxSendStates: number
   private epochValue: Uint8Array | undefined
   private epochStartMs = 0
   private readonly enc = new Encoder(128)
@@ -150,6 +153,7 @@ export class Sealer implements PacketSealer {
     this.ownMac1Key = mac1Key(this.localKey)
     const cache = init.keyCacheSize ?? DEFAULT_KEY_CACHE_SIZE
     this.shared = new LruCache(cache)
+    this.maxSendStates = cache
     this.pairSecrets = init.pairSecrets
     this.recvKeys = new LruCache(cache)
     this.replay = new ReplayGuard({ maxSkewMs: init.maxSkewMs, maxSenders: init.maxSenders })
@@ -160,10 +164,17 @@ export class Sealer implements PacketSealer {
 
   seal (peer: Key, type: MessageType, payload: Uint8Array): Uint8Array {
     if (payload.length > maxPayloadBytes(type)) throw new SealError(`payload is ${payload.length} bytes, limit ${maxPayloadBytes(type)} for type ${type}`)
-    const epoch = this.currentEpoch()
+    let epoch = this.currentEpoch()
     let st = this.sendStates.get(peer.mapKey)
     if (st === undefined) {
-      st = { key: this.deriveKey(this.sharedSecret(peer, true, true), this.localKey, peer, epoch), counter: 0 }
+      // A cookie goes to a key that is not a member (yet): its secret is not cached, so a
+      // JOIN flood cannot evict members' entries. Send states are bounded by starting a new
+      // epoch (fresh keys, counters from 0) when they fill up, never by forgetting a counter.
+      if (this.sendStates.size >= this.maxSendStates) {
+        this.epochValue = undefined
+        epoch = this.currentEpoch()
+      }
+      st = { key: this.deriveKey(this.sharedSecret(peer, type !== MessageType.cookie, true), this.localKey, peer, epoch), counter: 0 }
       this.sendStates.set(peer.mapKey, st)
     }
     const size = headerLength(type, st.counter) + payload.length + TAG_BYTES + (type === MessageType.join ? MAC_BYTES : 0)
@@ -226,12 +237,15 @@ export class Sealer implements PacketSealer {
     }
     if (isJoin && !verifyMac1(this.ownMac1Key, packet)) return this.drop('bad-mac1')
     const now = this.clock.now()
-    const verdict = this.replay.check(sender.mapKey, h.epoch, h.counter, now)
+    // A JOIN skips the replay guard: replaying one gets a stateless cookie or re-offers an
+    // enroll the receiver holds already, and tracking JOIN senders would let a flood of fresh
+    // keys evict members' replay windows.
+    const verdict = isJoin ? 'ok' : this.replay.check(sender.mapKey, h.epoch, h.counter, now)
     if (verdict !== 'ok') return this.drop(verdict)
 
     const cacheKey = sender.mapKey + toKeyString(h.epoch)
     let key = this.recvKeys.get(cacheKey)
-    let fresh: Uint8Array | undefined
+    let fresh = false
     if (key === undefined) {
       let ikm: Uint8Array
       try {
@@ -242,16 +256,16 @@ export class Sealer implements PacketSealer {
         // (ERR_OSSL_FAILED_DURING_DERIVATION).
         return this.drop('low-order-key')
       }
-      fresh = ikm
+      fresh = true
       key = this.deriveKey(ikm, sender, this.localKey, h.epoch)
     }
     const payload = decrypt(key, h.counter, packet.subarray(0, dec.pos), packet.subarray(dec.pos, end - TAG_BYTES), packet.subarray(end - TAG_BYTES, end))
     if (payload === undefined) return this.drop('bad-tag')
-    const committed = this.replay.commit(sender.mapKey, h.epoch, h.counter, now)
-    if (committed !== 'ok') return this.drop(committed)
-    if (fresh !== undefined) {
-      this.recvKeys.set(cacheKey, key)
-      if (isJoin) this.shared.set(sender.mapKey, fresh)
+    if (!isJoin) {
+      const committed = this.replay.commit(sender.mapKey, h.epoch, h.counter, now)
+      if (committed !== 'ok') return this.drop(committed)
+      // Receive keys are cached once a packet verified; a JOIN sender's never are (see above).
+      if (fresh) this.recvKeys.set(cacheKey, key)
     }
     return { sender, type: h.type, payload, epoch: h.epoch.slice(), counter: h.counter }
   }

@@ -4,6 +4,8 @@
  */
 import { expect } from 'chai'
 import { encodeClaim } from '../../lib/gossip/claim.js'
+import { encodeSignedNodeState, signNodeState } from '../../lib/gossip/node-state.js'
+import { MAX_COUNTER } from '../../lib/membership/op.js'
 import { Gossiper } from '../../lib/gossip/gossiper.js'
 import { encodeMessage } from '../../lib/gossip/messages.js'
 import { inlineVerifier } from '../../lib/membership/verify.js'
@@ -141,6 +143,42 @@ describe('gossip/engine', () => {
     })
   })
 
+  it('ignores an unsigned state of ours and claims above any signed incarnation: one packet cannot exhaust an incarnation', async function () {
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 4)
+      await run(c, 1_000, 20)
+      const [, liar, victim] = c.nodes
+      const before = victim.gossiper.incarnation
+      // A "state of the victim" at a huge incarnation, signed by the liar: not the victim's key.
+      const forged = encodeSignedNodeState(signNodeState({ wgPublicKey: victim.id.wgPublicKey, incarnation: MAX_COUNTER - 1, endpoints: [], relayedPairs: [], appMetadata: new Uint8Array(0) }, liar.id.signer, victim.replica.orgId))
+      const claim = encodeClaim({ type: 'dead', subject: victim.id.wgPublicKey.id.slice(), incarnation: MAX_COUNTER, from: liar.id.wgPublicKey.id.slice() })
+      const payload = encodeMessage(MessageType.gossip, { type: MessageType.gossip, ops: [], states: [forged], claims: [claim] }, 1300).payload
+      for (const n of c.nodes) if (n !== liar) liar.transport.send(n.endpoint, liar.sealer.seal(n.id.wgPublicKey, MessageType.gossip, payload))
+      await run(c, 500, 5)
+      expect(victim.gossiper.incarnation).to.equal(before)
+      expect(victim.gossiper.stats().badStates).to.equal(1)
+      for (const n of c.nodes) if (n !== liar && n !== victim) expect(n.gossiper.liveness.get(victim.id.wgPublicKey)?.state).to.equal('alive')
+      await teardown(c)
+    })
+  })
+
+  it('syncs a lagger missing more than one reply window (64 pages) by pulling again at once', async function () {
+    this.timeout(60_000)
+    await withSeed(this, async (random) => {
+      const c = await cluster(random, 3)
+      const lagger = c.nodes[2]
+      c.net.partition({ alone: [lagger.endpoint] })
+      for (let i = 0; i < 800; i++) { const k = identityFrom(random); c.admin.enroll({ wgPublicKey: k.wgPublicKey, signPublicKey: k.signPublicKey }) }
+      await until(c, () => Buffer.compare(c.nodes[1].replica.digest(), c.nodes[0].replica.digest()) === 0, 30_000, 20)
+      c.net.heal()
+      lagger.gossiper.pushPull()
+      const ms = await until(c, () => Buffer.compare(lagger.replica.digest(), c.nodes[0].replica.digest()) === 0, 5_000, 5)
+      console.log(`      ${c.nodes[0].replica.size} ops reached the lagger in ${ms} ms of virtual time`)
+      expect(lagger.gossiper.stats().received.pullReply).to.be.above(64)
+      await teardown(c)
+    })
+  })
+
   it('rate-limits JOINs per source prefix and answers none without mac1', async function () {
     await withSeed(this, async (random) => {
       const c = await cluster(random, 2)
@@ -159,6 +197,9 @@ describe('gossip/engine', () => {
       expect(s.sent.cookie).to.equal(cfg.joinRateLimitPerSec >= 100 ? 100 : cfg.joinRateLimitPerSec)
       expect(s.drops['join-rate']).to.equal(100 - s.sent.cookie)
       expect(s.drops['bad-mac1']).to.equal(1)
+      // Limited before the sealer looked at them, and nothing about the JOIN sender was kept.
+      expect(target.sealer.drops['bad-mac1']).to.equal(1)
+      expect(target.sealer.replay.size).to.be.at.most(c.nodes.length - 1) // members only
       await t.stop()
       await teardown(c)
     })
