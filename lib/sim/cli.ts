@@ -1,37 +1,67 @@
 /**
- * `wiremesh sim`: runs the default scenario (scenario.ts: one tracked enrolment and one
- * tracked revocation) on each seed and reports the pooled figures.
+ * `wiremesh sim`: runs a scenario on each seed and reports the pooled figures. The default
+ * scenario (scenario.ts: one tracked enrolment and one tracked revocation) reports
+ * convergence; `--scenario death | stall | partition | restart-storm` (scenarios/) run the
+ * gossip issue's acceptance scenarios, each with its own figures and targets.
  *
  * With `--json`, stdout is exactly one JSON object; for the same arguments it is the same
  * bytes on every run except `wallSeconds`, the only wall-clock figure (and the last key).
- * Progress goes to stderr. Exit code 0 when every tracked change reached every live node,
- * 1 when one did not, 2 for a usage error.
+ * Progress goes to stderr. Exit code 0 when every tracked change reached every live node
+ * (default) or every figure met its target (the others), 1 when not, 2 for a usage error.
  */
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { GOSSIP_PRESETS, type GossipPresetName } from '../gossip/config.js'
+import { GOSSIP_PRESETS, type GossipPresetName, resolveGossipConfig } from '../gossip/config.js'
 import { type ChangeReport, summarize } from './metrics.js'
 import { convergencePlot } from './plot.js'
 import { Progress } from './progress.js'
 import { defaultScenario } from './scenario.js'
-import { Simulation, type SimulationResult } from './simulation.js'
+import { FAULT_DEFAULTS, FAULT_SCENARIOS, type FaultParams, type FaultScenarioName, SCENARIOS } from './scenarios/index.js'
+import { Simulation, type SimulationInit, type SimulationResult } from './simulation.js'
 
 export const SIM_USAGE = `usage: wiremesh sim [options]
-  --nodes N          nodes in the org at the start, root included (default 100)
+  --scenario NAME    default (default), ${FAULT_SCENARIOS.join(', ')}: see below
+  --nodes N          nodes in the org at the start, root included (default 100;
+                     death and restart-storm: 1000)
   --loss P           packet loss probability in [0, 1] (default 0)
   --latency-ms A,B   one-way latency, uniform in [A, B] ms (default 1,50)
   --seed S           first seed (default 1)
   --seeds K          run K seeds: S, S+1, … (default 1)
   --preset NAME      gossip preset: ${Object.keys(GOSSIP_PRESETS).join(', ')} (default lan)
-  --duration-ms D    virtual time per seed (default 60000)
   --sealer KIND      real (default) or null (no cryptography, same sizes)
   --json             print one JSON object instead of a summary
-  --svg FILE         write the convergence plot to FILE
-Large runs need heap: NODE_OPTIONS=--max-old-space-size=8192 for ~2,000 nodes.`
+  --svg FILE         write the convergence plot (of the tracked changes) to FILE
+  --duration-ms D    default: virtual time per seed (default 60000)
+  --settle-ms T      the others: virtual time before the fault (default ${FAULT_DEFAULTS.settleMs})
+  --stall-ms T       stall: how long the node is frozen (default ${FAULT_DEFAULTS.stallMs})
+  --partition-ms T   partition: how long the split lasts (default ${FAULT_DEFAULTS.partitionMs}, 10 virtual minutes)
+  --downtime-ms T    restart-storm: how long the restarted nodes are down (default ${FAULT_DEFAULTS.downtimeMs})
+  --fraction F       restart-storm: share of the nodes restarted (default ${FAULT_DEFAULTS.restartFraction})
+Scenarios (one run per seed; exit 1 when a figure misses its target):
+  default        settle, an idle window (traffic), one enrolment and one revocation, each
+                 tracked to every live node: roundsP50/P99, converged, idle bytes
+  death          kill one random member (not the root) after settling: deadAllMs, kill → the
+                 last live node's peer:unreachable, p50/p99 over seeds (target p99 <= 10 s);
+                 falseDeaths, other live nodes ever declared dead (must be 0). 1000 nodes
+  stall          freeze one random member for --stall-ms, run 30 s more: falseDeaths,
+                 (observer, subject) pairs of live nodes declared dead (must be 0), and
+                 whether the stalled node is alive everywhere at the end. 100 nodes
+  partition      the root makes an admin, then a 50/50 split (root's side, admin's side) for
+                 --partition-ms, each admin enrolling 3 members and revoking 1 on its side;
+                 after heal: healMs until every replica digest and member list agree
+                 (target <= one anti-entropy period, antiEntropyMs), opsLost (must be 0).
+                 100 nodes by default; runs at 1000 too (~10 min)
+  restart-storm  restart --fraction of the nodes at once, down --downtime-ms: aliveAgainMs
+                 until every live node holds every restarted one alive at its new
+                 incarnation (target <= 3 anti-entropy periods). 1000 nodes
+Large runs need heap: NODE_OPTIONS=--max-old-space-size=8192 for 1,000-2,000 nodes.`
 
 class UsageError extends Error {}
 
+type ScenarioName = 'default' | FaultScenarioName
+
 interface Options {
+  scenario: ScenarioName
   nodes: number
   loss: number
   latencyMs: [number, number]
@@ -41,6 +71,17 @@ interface Options {
   sealer: 'real' | 'null'
   json: boolean
   svg: string | undefined
+  fault: FaultParams
+}
+
+/** Options that belong to one scenario (or all but default) only. */
+const ONLY: Record<string, (s: ScenarioName) => boolean> = {
+  'duration-ms': s => s === 'default',
+  'settle-ms': s => s !== 'default',
+  'stall-ms': s => s === 'stall',
+  'partition-ms': s => s === 'partition',
+  'downtime-ms': s => s === 'restart-storm',
+  fraction: s => s === 'restart-storm'
 }
 
 function parse (args: string[]): Options {
@@ -48,19 +89,32 @@ function parse (args: string[]): Options {
     args,
     allowPositionals: true,
     options: {
-      nodes: { type: 'string', default: '100' },
+      scenario: { type: 'string', default: 'default' },
+      nodes: { type: 'string' },
       loss: { type: 'string', default: '0' },
       'latency-ms': { type: 'string', default: '1,50' },
       seed: { type: 'string', default: '1' },
       seeds: { type: 'string', default: '1' },
       preset: { type: 'string', default: 'lan' },
-      'duration-ms': { type: 'string', default: '60000' },
+      'duration-ms': { type: 'string' },
       sealer: { type: 'string', default: 'real' },
       json: { type: 'boolean', default: false },
-      svg: { type: 'string' }
+      svg: { type: 'string' },
+      'settle-ms': { type: 'string' },
+      'stall-ms': { type: 'string' },
+      'partition-ms': { type: 'string' },
+      'downtime-ms': { type: 'string' },
+      fraction: { type: 'string' }
     }
   })
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`)
+  const scenario = values.scenario as ScenarioName
+  if (scenario !== 'default' && !(FAULT_SCENARIOS as readonly string[]).includes(scenario)) {
+    throw new UsageError(`--scenario must be one of default, ${FAULT_SCENARIOS.join(', ')}, got ${values.scenario}`)
+  }
+  for (const [name, applies] of Object.entries(ONLY)) {
+    if ((values as Record<string, unknown>)[name] !== undefined && !applies(scenario)) throw new UsageError(`--${name} does not apply to --scenario ${scenario}`)
+  }
   const int = (name: string, v: string, min: number, max: number): number => {
     const n = Number(v)
     if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer in [${min}, ${max}], got ${v}`)
@@ -72,19 +126,31 @@ function parse (args: string[]): Options {
   if (lat.length !== 2 || !lat.every(x => x >= 0 && Number.isFinite(x)) || lat[1] < lat[0]) throw new UsageError(`--latency-ms must be MIN,MAX with 0 <= MIN <= MAX, got ${values['latency-ms']}`)
   if (!(values.preset in GOSSIP_PRESETS)) throw new UsageError(`--preset must be one of ${Object.keys(GOSSIP_PRESETS).join(', ')}, got ${values.preset}`)
   if (values.sealer !== 'real' && values.sealer !== 'null') throw new UsageError(`--sealer must be real or null, got ${values.sealer}`)
+  const fraction = Number(values.fraction ?? FAULT_DEFAULTS.restartFraction)
+  if (!(fraction > 0 && fraction <= 1)) throw new UsageError(`--fraction must be in (0, 1], got ${values.fraction}`)
+  const ms = (name: string, v: string | undefined, fallback: number, min: number): number => v === undefined ? fallback : int(name, v, min, 86_400_000)
   const first = int('seed', values.seed, 0, 0xffffffff)
   const k = int('seeds', values.seeds, 1, 100_000)
   if (first + k - 1 > 0xffffffff) throw new UsageError('--seed + --seeds runs past 2^32 − 1')
+  const defaultNodes = scenario === 'default' ? 100 : SCENARIOS[scenario].defaultNodes
   return {
-    nodes: int('nodes', values.nodes, 2, 1 << 24),
+    scenario,
+    nodes: values.nodes === undefined ? defaultNodes : int('nodes', values.nodes, scenario === 'partition' ? 6 : scenario === 'default' ? 2 : 3, 1 << 24),
     loss,
     latencyMs: [lat[0], lat[1]],
     seeds: Array.from({ length: k }, (_, i) => first + i),
     preset: values.preset as GossipPresetName,
-    durationMs: int('duration-ms', values['duration-ms'], 60, 86_400_000),
+    durationMs: int('duration-ms', values['duration-ms'] ?? '60000', 60, 86_400_000),
     sealer: values.sealer,
     json: values.json,
-    svg: values.svg
+    svg: values.svg,
+    fault: {
+      settleMs: ms('settle-ms', values['settle-ms'], FAULT_DEFAULTS.settleMs, 0),
+      stallMs: ms('stall-ms', values['stall-ms'], FAULT_DEFAULTS.stallMs, 0),
+      partitionMs: ms('partition-ms', values['partition-ms'], FAULT_DEFAULTS.partitionMs, 1000),
+      downtimeMs: ms('downtime-ms', values['downtime-ms'], FAULT_DEFAULTS.downtimeMs, 0),
+      restartFraction: fraction
+    }
   }
 }
 
@@ -98,6 +164,7 @@ export async function simCommand (args: string[]): Promise<number> {
     console.error(`wiremesh sim: ${err.message}\n${SIM_USAGE}`)
     return 2
   }
+  if (o.scenario !== 'default') return await faultCommand(o, o.scenario)
   const wallStart = performance.now()
   const progress = new Progress({ total: o.seeds.length * o.durationMs, label: `sim ${o.nodes} nodes` })
   const runs: SimulationResult[] = []
@@ -152,4 +219,57 @@ export async function simCommand (args: string[]): Promise<number> {
     console.log(`wall time:        ${report.wallSeconds} s`)
   }
   return summary.converged ? 0 : 1
+}
+
+/** A fault scenario on each seed: its figures pooled, per-seed runs, targets met or not. */
+async function faultCommand (o: Options, name: FaultScenarioName): Promise<number> {
+  const wallStart = performance.now()
+  const scenario = SCENARIOS[name]
+  const cfg = resolveGossipConfig(o.preset)
+  const plannedMs = scenario.plannedMs(o.fault, cfg, o.nodes)
+  const progress = new Progress({ total: o.seeds.length * plannedMs, label: `sim ${name} ${o.nodes} nodes` })
+  const runs: unknown[] = []
+  const changes: ChangeReport[] = []
+  for (const [k, seed] of o.seeds.entries()) {
+    const note = `seed ${seed} (${k + 1}/${o.seeds.length})`
+    progress.update(k * plannedMs, `${note}: starting`)
+    const init: SimulationInit = {
+      nodes: o.nodes, seed, lossRate: o.loss, latencyMs: o.latencyMs, preset: o.preset, sealer: o.sealer,
+      onProgress: ms => { progress.update(k * plannedMs + Math.min(ms, plannedMs), note) }
+    }
+    const sim = new Simulation(init)
+    runs.push(await scenario.run(sim, o.fault))
+    changes.push(...sim.changes())
+    await sim.stop()
+  }
+  progress.finish()
+  const summary = scenario.summarize(runs)
+  const report = {
+    scenario: name,
+    nodes: o.nodes,
+    seeds: o.seeds,
+    sealer: o.sealer,
+    preset: o.preset,
+    lossRate: o.loss,
+    latencyMs: o.latencyMs,
+    gossipIntervalMs: cfg.gossipIntervalMs,
+    ...scenario.params(o.fault),
+    ...summary,
+    runs,
+    wallSeconds: Number(((performance.now() - wallStart) / 1000).toFixed(3))
+  }
+  if (o.svg !== undefined) {
+    const title = `${name}, ${o.nodes} nodes, ${o.preset}, loss ${o.loss}, ${o.seeds.length} seed${o.seeds.length === 1 ? '' : 's'}`
+    writeFileSync(o.svg, convergencePlot(changes, cfg.gossipIntervalMs, { title }))
+  }
+  if (o.json) {
+    process.stdout.write(JSON.stringify(report) + '\n')
+  } else {
+    console.log(`${name}: ${o.nodes} nodes, ${o.seeds.length} seed(s), preset ${o.preset}, sealer ${o.sealer}, loss ${o.loss}, latency ${o.latencyMs.join('–')} ms`)
+    for (const line of scenario.lines(summary, runs)) console.log(line)
+    console.log(`targets:          ${summary.ok ? 'met' : 'MISSED'}`)
+    if (o.svg !== undefined) console.log(`plot:             ${o.svg}`)
+    console.log(`wall time:        ${report.wallSeconds} s`)
+  }
+  return summary.ok ? 0 : 1
 }

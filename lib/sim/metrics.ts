@@ -16,6 +16,15 @@
 
 export type ChangeKind = 'enroll' | 'revoke' | 'death'
 
+/** One `peer:unreachable`: `observer` declared `subject` dead at `atMs` (virtual ms since the start). */
+export interface Declaration {
+  observer: number
+  subject: number
+  atMs: number
+  /** 'suspicion-timeout': the observer's own suspicion ran out; 'claim': it heard someone's dead claim. */
+  cause: 'claim' | 'suspicion-timeout'
+}
+
 /**
  * The p-th percentile (p in [0, 100]) of an ascending array, by nearest rank: the smallest
  * value with at least p% of the values at or below it, sorted[⌈p·n/100⌉ − 1] (sorted[0] for

@@ -26,12 +26,19 @@
  * Measuring: tracked changes (`enroll`, `revoke`, `kill`) start at the step with the live
  * members as the nodes expected to observe them, and each node's first `peer:add` /
  * `peer:remove` / `peer:unreachable` for the subject is its observation (metrics.ts).
+ * Besides, every `peer:unreachable` any node emits is kept (`unreachable()`: who declared
+ * whom dead, when, and why), tracked or not, so a scenario can count false deaths.
  * A node is live while neither killed nor revoked.
+ *
+ * Admins: `enroll({ roles: ['admin'] })` makes an admin, and `enroll({ via })` /
+ * `revoke(i, { via })` author through that admin's own `Mesh` (its chain, its invite, the
+ * joiner JOINs through it). While the network is partitioned, a joiner lands in the group
+ * of the node it joins through.
  */
 import { ManualClock, type TimerHandle } from '../clock.js'
 import { resolve } from '../config.js'
 import { InvalidConfigError } from '../errors.js'
-import { type GossipInit, type GossipPresetName, GOSSIP_PRESETS, resolveGossipConfig } from '../gossip/config.js'
+import { type GossipConfig, type GossipInit, type GossipPresetName, GOSSIP_PRESETS, resolveGossipConfig } from '../gossip/config.js'
 import { endpoint, type Endpoint, formatEndpoint } from '../gossip/endpoint.js'
 import { type LatencyQuantile, MemoryNetwork, type MemoryNetworkStats, type MemoryTransport } from '../gossip/memory-transport.js'
 import { NodeIdentity } from '../identity/identity.js'
@@ -49,7 +56,7 @@ import { SeededRandom } from '../random.js'
 import { PairSecretCache } from '../wire/seal.js'
 import { SimulationError } from './errors.js'
 import {
-  type ChangeKind, type ChangeReport, ConvergenceTracker, type ConvergenceSummary, EventCounts, summarize,
+  type ChangeKind, type ChangeReport, ConvergenceTracker, type ConvergenceSummary, type Declaration, EventCounts, summarize,
   trafficRate, type TrafficWindow
 } from './metrics.js'
 import { NodeClock } from './node-clock.js'
@@ -110,6 +117,14 @@ export interface SimulationResult {
   network: MemoryNetworkStats
 }
 
+/** Options of `Simulation.enroll`. */
+export interface SimEnrollOptions {
+  /** The admin that enrolls and invites the node, which then JOINs through it. Default 0 (the root). */
+  via?: number
+  /** The new member's roles, e.g. ['admin']. Default none. */
+  roles?: string[]
+}
+
 interface Slot {
   index: number
   identity: NodeIdentity
@@ -124,17 +139,21 @@ interface Slot {
   killed: boolean
   revoked: boolean
   stall: { untilMs: number, timer: TimerHandle } | undefined
+  /** Whether this instance may author: at once without an invite, else once its JOIN synced. */
+  joined: boolean
   /** Sent through transports of earlier incarnations (before restarts). */
   retired: { bytes: number, packets: number }
 }
 
 
-type SlotBase = Omit<Slot, 'clock' | 'transport' | 'mesh'>
+type SlotBase = Omit<Slot, 'clock' | 'transport' | 'mesh' | 'joined'>
 
 export class Simulation {
   readonly clock: ManualClock
   readonly network: MemoryNetwork
   readonly gossipIntervalMs: number
+  /** The gossip configuration every node runs (preset and overrides resolved). */
+  readonly gossipConfig: GossipConfig
   private readonly init: Required<Pick<SimulationInit, 'nodes' | 'seed' | 'lossRate' | 'preset' | 'sealer'>> & SimulationInit
   private readonly master: SeededRandom
   /** One X25519 per pair of nodes for the whole run (both ends compute the same secret). */
@@ -150,6 +169,9 @@ export class Simulation {
   private genesis: Uint8Array | undefined
   private ops: Uint8Array[] = []
   private nodeStates: Uint8Array[] = []
+  private readonly declarations: Declaration[] = []
+  /** The current partition, as node indices per group (joiners are added to their sponsor's). */
+  private groups: number[][] | undefined
   private idle: TrafficWindow | null = null
   private started = false
 
@@ -157,7 +179,8 @@ export class Simulation {
     const cfg = resolve(SPEC, init)
     const preset = init.preset ?? 'lan'
     if (GOSSIP_PRESETS[preset] === undefined) throw new InvalidConfigError(`unknown gossip preset ${String(preset)}`)
-    this.gossipIntervalMs = resolveGossipConfig(preset, init.gossip).gossipIntervalMs
+    this.gossipConfig = resolveGossipConfig(preset, init.gossip)
+    this.gossipIntervalMs = this.gossipConfig.gossipIntervalMs
     this.init = { ...init, ...cfg, preset, sealer: init.sealer ?? 'real' }
     this.clock = new ManualClock(SIM_EPOCH_MS)
     this.t0 = this.clock.now()
@@ -263,30 +286,35 @@ export class Simulation {
   }
 
   /**
-   * The root enrolls a new node and invites it; the node starts from the invite and JOINs
-   * through the root (tracked: every live node should see it). Returns its index.
+   * An admin (default the root) enrolls a new node and invites it; the node starts from the
+   * invite and JOINs through that admin (tracked: every live node should see it). Returns
+   * its index.
    */
-  async enroll (): Promise<number> {
-    const root = this.liveSlot(0)
+  async enroll (options: SimEnrollOptions = {}): Promise<number> {
+    const sponsor = this.authoringSlot(options.via ?? 0)
     const identity = this.newIdentity()
     const index = this.slots.length
     this.tracker.start('enroll', index, this.elapsedMs, this.liveIndices())
     this.byKey.set(identity.wgPublicKey.mapKey, index)
-    await root.mesh.enroll({ wgPublicKey: identity.wgPublicKey, signPublicKey: identity.signPublicKey, name: nodeName(index) })
-    const invite = await root.mesh.invite(identity.wgPublicKey, { bootstrap: [{ wgPublicKey: root.key, endpoint: formatEndpoint(root.endpoint) }] })
+    await sponsor.mesh.enroll({ wgPublicKey: identity.wgPublicKey, signPublicKey: identity.signPublicKey, name: nodeName(index), roles: options.roles ?? [] })
+    const invite = await sponsor.mesh.invite(identity.wgPublicKey, { bootstrap: [{ wgPublicKey: sponsor.key, endpoint: formatEndpoint(sponsor.endpoint) }] })
     const s = this.addSlot(identity, new MemoryStorage(), invite)
+    if (this.groups !== undefined) {
+      const g = this.groups.find(g => g.includes(sponsor.index))
+      if (g !== undefined) { g.push(index); this.applyPartition() }
+    }
     await this.startMesh(s)
     return index
   }
 
-  /** The root revokes node `index` (tracked). */
-  async revoke (index: number): Promise<void> {
+  /** An admin (`via`, default the root) revokes node `index` (tracked). */
+  async revoke (index: number, options: { via?: number } = {}): Promise<void> {
     const s = this.slotAt(index)
     if (index === 0) throw new SimulationError('the root cannot be revoked')
     if (s.revoked) throw new SimulationError(`node ${index} is already revoked`)
-    const root = this.liveSlot(0)
+    const admin = this.authoringSlot(options.via ?? 0)
     this.tracker.start('revoke', index, this.elapsedMs, this.liveIndices())
-    await root.mesh.revoke(s.key, 'simulated revocation')
+    await admin.mesh.revoke(s.key, 'simulated revocation')
     s.revoked = true
   }
 
@@ -317,12 +345,20 @@ export class Simulation {
     s.stall = { untilMs, timer: this.clock.schedule(() => { this.unstall(s) }, ms) }
   }
 
-  /** Splits the network: each group (of node indices) reaches only itself; unlisted nodes form one more group. */
+  /**
+   * Splits the network: each group (of node indices) reaches only itself; unlisted nodes
+   * form one more group. A node enrolled meanwhile joins its sponsor's group.
+   */
   partition (groups: ReadonlyArray<readonly number[]>): void {
-    this.network.partition(Object.fromEntries(groups.map((g, k) => [`g${k}`, g.map(i => this.slotAt(i).endpoint)])))
+    for (const g of groups) for (const i of g) this.slotAt(i)
+    this.groups = groups.map(g => [...g])
+    this.applyPartition()
   }
 
-  heal (): void { this.network.heal() }
+  heal (): void {
+    this.groups = undefined
+    this.network.heal()
+  }
 
   /**
    * Restarts round(fraction × live nodes) live nodes picked by the seeded scenario stream:
@@ -352,7 +388,7 @@ export class Simulation {
       const st = s.transport.stats()
       s.retired.bytes += st.bytesSent
       s.retired.packets += st.packetsSent
-      Object.assign(s, this.instance(s))
+      Object.assign(s, this.instance(s), { joined: s.invite === undefined })
       await this.startMesh(s)
     }
     this.events.add('restart', chosen.length)
@@ -366,10 +402,38 @@ export class Simulation {
     return pool[this.scenario.int(pool.length)]
   }
 
+  /** A copy of `indices` in an order drawn from the seeded scenario stream (Fisher–Yates). */
+  shuffled (indices: readonly number[]): number[] {
+    const out = [...indices]
+    for (let i = out.length - 1; i > 0; i--) {
+      const j = this.scenario.int(i + 1)
+      const t = out[i]; out[i] = out[j]; out[j] = t
+    }
+    return out
+  }
+
   isLive (index: number): boolean {
     const s = this.slots[index]
     return s !== undefined && !s.killed && !s.revoked
   }
+
+  /** The live nodes' indices, ascending. */
+  live (): number[] { return this.liveIndices() }
+
+  /** Whether node `index` may author: it needed no JOIN, or its JOIN synced. */
+  hasJoined (index: number): boolean { return this.slotAt(index).joined }
+
+  /** Node `index`'s WireGuard key. */
+  keyOf (index: number): Key { return this.slotAt(index).key }
+
+  /** Node `index` for a key, if it is one of ours. */
+  indexOf (key: Key): number | undefined { return this.byKey.get(key.mapKey) }
+
+  /** Node `index`'s current `Mesh` (read it; act through the Simulation). Not for a killed node. */
+  meshOf (index: number): Mesh { return this.liveSlot(index).mesh }
+
+  /** Every `peer:unreachable` so far, in the order emitted: who declared whom dead, when, why. */
+  unreachable (): readonly Declaration[] { return this.declarations }
 
   /** Every tracked change so far, with each observer's delay (for plots and pooling seeds). */
   changes (): ChangeReport[] {
@@ -418,7 +482,7 @@ export class Simulation {
       stall: undefined,
       retired: { bytes: 0, packets: 0 }
     }
-    const s: Slot = { ...base, ...this.instance(base) }
+    const s: Slot = { ...base, ...this.instance(base), joined: invite === undefined }
     this.slots.push(s)
     this.byKey.set(s.key.mapKey, index)
     return s
@@ -457,9 +521,16 @@ export class Simulation {
     const at = s.index
     mesh.addEventListener('peer:add', e => { this.observe(at, 'peer:add', 'enroll', e.detail.wgPublicKey) })
     mesh.addEventListener('peer:remove', e => { this.observe(at, 'peer:remove', 'revoke', e.detail.peer.wgPublicKey) })
-    mesh.addEventListener('peer:unreachable', e => { this.observe(at, 'peer:unreachable', 'death', e.detail.wgPublicKey) })
+    mesh.addEventListener('peer:unreachable', e => {
+      const subject = this.byKey.get(e.detail.wgPublicKey.mapKey)
+      if (subject !== undefined) this.declarations.push({ observer: at, subject, atMs: this.elapsedMs, cause: e.detail.cause })
+      this.observe(at, 'peer:unreachable', 'death', e.detail.wgPublicKey)
+    })
     mesh.addEventListener('peer:reachable', () => { this.events.add('peer:reachable') })
-    mesh.addEventListener('joined', () => { this.events.add('joined') })
+    mesh.addEventListener('joined', () => {
+      if (s.mesh === mesh) s.joined = true
+      this.events.add('joined')
+    })
     mesh.addEventListener('error', () => { this.events.add('error') })
   }
 
@@ -467,6 +538,19 @@ export class Simulation {
     this.events.add(event)
     const of = this.byKey.get(subject.mapKey)
     if (of !== undefined) this.tracker.observe(kind, of, node, this.elapsedMs)
+  }
+
+  private applyPartition (): void {
+    const groups = this.groups ?? []
+    this.network.partition(Object.fromEntries(groups.map((g, k) => [`g${k}`, g.map(i => this.slots[i].endpoint)])))
+  }
+
+  /** A node that can author now: live, and joined (a step awaiting an unjoined mesh would wait on timers that never fire). */
+  private authoringSlot (index: number): Slot {
+    const s = this.liveSlot(index)
+    if (s.revoked) throw new SimulationError(`node ${index} was revoked`)
+    if (!s.joined) throw new SimulationError(`node ${index} has not joined yet: run until hasJoined(${index})`)
+    return s
   }
 
   private unstall (s: Slot): void {

@@ -44,6 +44,36 @@ describe('sim/cli: wiremesh sim', function () {
     }
   })
 
+  it('--scenario stall --json: its figures, per-seed runs, the same bytes for the same seed (SEED replays)', async function () {
+    const seed = Math.min(testSeed(), 0xfffffffe)
+    const args = ['sim', '--scenario', 'stall', '--nodes', '10', '--seeds', '2', '--seed', String(seed), '--settle-ms', '2000', '--json']
+    const [a, b] = await Promise.all([wiremesh(args), wiremesh(args)])
+    if (a.code !== 0) console.log(`      replay: SEED=${seed} npm test -- --grep 'sim/cli'\n${a.stderr}`)
+    expect(a.code).to.equal(0)
+    const j = JSON.parse(a.stdout) as Record<string, unknown> & { runs: Array<Record<string, unknown>> }
+    expect(j).to.include({ scenario: 'stall', nodes: 10, stallMs: 5000, falseDeaths: 0, aliveEverywhere: true, ok: true })
+    expect(j.runs.map(r => r.seed)).to.deep.equal([seed, seed + 1])
+    expect(Object.keys(j).at(-1)).to.equal('wallSeconds')
+    const strip = (s: string): string => s.replace(/"wallSeconds":[0-9.e+-]+/, '')
+    expect(strip(a.stdout)).to.equal(strip(b.stdout))
+    expect(a.stderr).to.include('100%')
+    // The table names the figures.
+    const t = await wiremesh(['sim', '--scenario', 'stall', '--nodes', '8', '--seed', String(seed), '--settle-ms', '1000', '--stall-ms', '2000'])
+    expect(t.code).to.equal(0)
+    expect(t.stdout).to.include('false deaths:').and.include('targets:          met')
+  })
+
+  it('an unknown scenario, or an option of another scenario, is a usage error', async () => {
+    const bad = await wiremesh(['sim', '--scenario', 'nope'])
+    expect(bad.code).to.equal(2)
+    expect(bad.stderr).to.include('--scenario')
+    const other = await wiremesh(['sim', '--scenario', 'death', '--stall-ms', '10'])
+    expect(other.code).to.equal(2)
+    expect(other.stderr).to.include('--stall-ms does not apply to --scenario death')
+    const help = await wiremesh(['sim', '--help'])
+    expect(help.stdout).to.include('restart-storm').and.include('100 nodes by default')
+  })
+
   it('a bad option is a usage error (exit 2) naming it', async () => {
     const r = await wiremesh(['sim', '--loss', '3'])
     expect(r.code).to.equal(2)
