@@ -83,6 +83,14 @@ export class ConvergenceTracker {
     this.open.set(`${kind} ${subject}`, c)
   }
 
+  /** Drops the latest change of this kind and subject (its step failed: nothing happened). */
+  forget (kind: ChangeKind, subject: number): void {
+    const c = this.open.get(`${kind} ${subject}`)
+    if (c === undefined) return
+    this.open.delete(`${kind} ${subject}`)
+    this.changes.splice(this.changes.lastIndexOf(c), 1)
+  }
+
   /** Node `node` observed `kind` of `subject` at `atMs`: the first time counts; untracked ones are ignored. */
   observe (kind: ChangeKind, subject: number, node: number, atMs: number): void {
     const c = this.open.get(`${kind} ${subject}`)

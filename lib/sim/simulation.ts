@@ -30,7 +30,8 @@
  * whom dead, when, and why), tracked or not, so a scenario can count false deaths.
  * A node is live while neither killed nor revoked.
  *
- * Admins: `enroll({ roles: ['admin'] })` makes an admin, and `enroll({ via })` /
+ * Admins: `enroll({ roles: ['admin'] })` makes a new admin and `grant(i, ['admin'])` makes
+ * member i one, and `enroll({ via })` /
  * `revoke(i, { via })` author through that admin's own `Mesh` (its chain, its invite, the
  * joiner JOINs through it). While the network is partitioned, a joiner lands in the group
  * of the node it joins through.
@@ -296,7 +297,13 @@ export class Simulation {
     const index = this.slots.length
     this.tracker.start('enroll', index, this.elapsedMs, this.liveIndices())
     this.byKey.set(identity.wgPublicKey.mapKey, index)
-    await sponsor.mesh.enroll({ wgPublicKey: identity.wgPublicKey, signPublicKey: identity.signPublicKey, name: nodeName(index), roles: options.roles ?? [] })
+    try {
+      await sponsor.mesh.enroll({ wgPublicKey: identity.wgPublicKey, signPublicKey: identity.signPublicKey, name: nodeName(index), roles: options.roles ?? [] })
+    } catch (err) {
+      this.tracker.forget('enroll', index)
+      this.byKey.delete(identity.wgPublicKey.mapKey)
+      throw err
+    }
     const invite = await sponsor.mesh.invite(identity.wgPublicKey, { bootstrap: [{ wgPublicKey: sponsor.key, endpoint: formatEndpoint(sponsor.endpoint) }] })
     const s = this.addSlot(identity, new MemoryStorage(), invite)
     if (this.groups !== undefined) {
@@ -307,6 +314,18 @@ export class Simulation {
     return index
   }
 
+  /**
+   * An admin (`via`, default the root) grants member `index` these roles (e.g. ['admin']):
+   * it enrolls it again, same keys and name, and the new record supersedes the old. Not
+   * tracked (a record update is no peer:add); wait on the replicas for it.
+   */
+  async grant (index: number, roles: string[], options: { via?: number } = {}): Promise<void> {
+    const s = this.liveSlot(index)
+    if (s.revoked) throw new SimulationError(`node ${index} was revoked`)
+    const admin = this.authoringSlot(options.via ?? 0)
+    await admin.mesh.enroll({ wgPublicKey: s.key, signPublicKey: s.identity.signPublicKey, name: nodeName(index), roles })
+  }
+
   /** An admin (`via`, default the root) revokes node `index` (tracked). */
   async revoke (index: number, options: { via?: number } = {}): Promise<void> {
     const s = this.slotAt(index)
@@ -314,7 +333,12 @@ export class Simulation {
     if (s.revoked) throw new SimulationError(`node ${index} is already revoked`)
     const admin = this.authoringSlot(options.via ?? 0)
     this.tracker.start('revoke', index, this.elapsedMs, this.liveIndices())
-    await admin.mesh.revoke(s.key, 'simulated revocation')
+    try {
+      await admin.mesh.revoke(s.key, 'simulated revocation')
+    } catch (err) {
+      this.tracker.forget('revoke', index)
+      throw err
+    }
     s.revoked = true
   }
 

@@ -115,6 +115,57 @@ describe('sim/simulation', function () {
     })
   })
 
+  it('enroll via an admin: the joiner JOINs through it, on its side of a partition; a sponsor not joined yet is refused (SEED replays)', async function () {
+    await withSeed(this, async (_random, seed) => {
+      const sim = new Simulation({ nodes: 10, seed })
+      await sim.start()
+      await sim.run(1000)
+      const admin = await sim.enroll({ roles: ['admin'] })
+      await expectRejectCode(sim.enroll({ via: admin }), 'WIREMESH_ERR_SIMULATION')
+      const isAdmin = (): boolean => sim.hasJoined(admin) && sim.meshOf(admin).replica.pending === 0 &&
+        sim.meshOf(admin).replica.rankOf(sim.meshOf(admin).identity.signPublicKey) !== undefined
+      expect(await sim.runUntil(isAdmin, 30_000)).to.equal(true)
+      await sim.runUntilConverged(30_000)
+      // A joiner learns the others' endpoints (node states) only at a digest exchange after its
+      // JOIN synced; until then it can reach its sponsor alone.
+      const knowsAll = (): boolean => [...Array(10).keys()].every(i => sim.meshOf(admin).nodeState(sim.keyOf(i)) !== undefined)
+      expect(await sim.runUntil(knowsAll, 60_000)).to.equal(true)
+      sim.partition([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9, admin]])
+      // (A node that never had 6 could not observe its removal: revoke before the joiner comes.)
+      await sim.revoke(6, { via: admin })
+      const joiner = await sim.enroll({ via: admin })
+      expect(sim.network.groupOf(sim.meshOf(joiner).transport.localEndpoint())).to.equal('g1')
+      await sim.run(5000)
+      expect(sim.hasJoined(joiner)).to.equal(true)
+      const [, revoked, enrolled] = sim.changes()
+      expect([revoked.kind, revoked.subject, enrolled.kind, enrolled.subject]).to.deep.equal(['revoke', 6, 'enroll', joiner])
+      expect(revoked.reached).to.equal(5) // admin, 5, 7, 8, 9: its side only
+      expect(enrolled.reached).to.equal(5)
+      sim.heal()
+      expect(await sim.runUntilConverged(120_000)).to.equal(true)
+      await sim.stop()
+      expect(sim.clock.pending).to.equal(0)
+    })
+  })
+
+  it('grant: the root makes a member an admin, who then revokes through its own Mesh (SEED replays)', async function () {
+    await withSeed(this, async (_random, seed) => {
+      const sim = new Simulation({ nodes: 6, seed })
+      await sim.start()
+      await sim.run(500)
+      await expectRejectCode(sim.revoke(2, { via: 3 }), 'WIREMESH_ERR_NOT_AUTHORIZED')
+      expect(sim.changes()).to.deep.equal([]) // a step that failed tracks nothing
+      expect(sim.isLive(2)).to.equal(true)
+      await sim.grant(3, ['admin'])
+      const sign = sim.meshOf(3).identity.signPublicKey
+      expect(await sim.runUntil(() => sim.live().every(i => sim.meshOf(i).replica.rankOf(sign) !== undefined), 30_000)).to.equal(true)
+      await sim.revoke(2, { via: 3 })
+      expect(await sim.runUntilConverged(30_000)).to.equal(true)
+      expect(sim.meshOf(0).replica.member(sim.keyOf(2))).to.equal(undefined)
+      await sim.stop()
+    })
+  })
+
   it('refuses bad input with typed errors', async () => {
     expectCode(() => new Simulation({ nodes: 0, seed: 1 }), 'WIREMESH_ERR_INVALID_CONFIG')
     expectCode(() => new Simulation({ nodes: 2, seed: -1 }), 'WIREMESH_ERR_INVALID_CONFIG')
