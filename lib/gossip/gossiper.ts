@@ -203,6 +203,8 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private senderList: Key[] = []
   private sendersStale = true
   private lastExpiryCheckMs = Number.NEGATIVE_INFINITY
+  /** Whether any member has an `expiresAt`: without one, time alone cannot change the member set. */
+  private anyExpiry = false
   private readonly lastPullAt = new Map<string, number>()
   private readonly lastReplyAt = new Map<string, number>()
   /** Whether the last pull-reply page from a peer ended a window with more to come. */
@@ -911,12 +913,15 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     this.sendersStale = false
     const m = new Map<string, Key>()
     const me = this.identity.wgPublicKey
+    let anyExpiry = false
     for (const member of this.replica.members()) {
+      if (member.expiresAt !== undefined) anyExpiry = true
       const k = member.wgPublicKey
       if (k.equals(me) || this.replica.isRevoked(k)) continue
       m.set(k.idMapKey, k)
     }
     const old = this.senders
+    this.anyExpiry = anyExpiry
     this.senders = m
     this.senderList = [...m.values()]
     for (const [id, k] of old) {
@@ -954,7 +959,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     // Expiry depends on time alone, so the member set is re-read now and then even when no op
     // arrived; not every tick, which would cost O(N) per node per gossip interval.
     const now = this.clock.monotonic()
-    if (now - this.lastExpiryCheckMs >= EXPIRY_CHECK_MS) {
+    if (this.anyExpiry && now - this.lastExpiryCheckMs >= EXPIRY_CHECK_MS) {
       this.lastExpiryCheckMs = now
       this.refreshSenders(true)
     }

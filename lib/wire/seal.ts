@@ -33,7 +33,7 @@
  * `NullSealer` (null-sealer.ts) has the same interface and sizes without the crypto, for
  * large simulations only.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, type KeyObject } from 'node:crypto'
 import type { Clock } from '../clock.js'
 import { InvalidConfigError } from '../errors.js'
 import type { NodeIdentity } from '../identity/identity.js'
@@ -119,6 +119,8 @@ export class PairSecretCache {
 function pairKey (a: Key, b: Key): string { return a.mapKey < b.mapKey ? a.mapKey + b.mapKey : b.mapKey + a.mapKey }
 
 interface SendState { key: Uint8Array, counter: number }
+
+const HKDF_BLOCK_1 = Buffer.from([1])
 
 export class Sealer implements PacketSealer {
   readonly localKey: Key
@@ -306,8 +308,11 @@ export class Sealer implements PacketSealer {
   }
 
   private deriveKey (ikm: Uint8Array, from: Key, to: Key, epoch: Uint8Array): Uint8Array {
-    const info = Buffer.concat([INFO_LABEL, from.bytes, to.bytes, epoch])
-    return new Uint8Array(hkdfSync('sha256', ikm, this.orgId, info, KEY_BYTES_AEAD))
+    // HKDF-SHA256 (RFC 5869) with a 32-byte output is one extract and one expand block:
+    // PRK = HMAC(salt, ikm), T(1) = HMAC(PRK, info ‖ 0x01). Two HMACs give the very bytes
+    // hkdfSync does, in ~8 µs instead of ~20 (it builds KeyObjects per call).
+    const prk = createHmac('sha256', this.orgId).update(ikm).digest()
+    return new Uint8Array(createHmac('sha256', prk).update(INFO_LABEL).update(from.bytes).update(to.bytes).update(epoch).update(HKDF_BLOCK_1).digest().subarray(0, KEY_BYTES_AEAD))
   }
 }
 

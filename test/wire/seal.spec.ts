@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto'
 import { expect } from 'chai'
 import { ManualClock } from '../../lib/clock.js'
 import { generateIdentity, type NodeIdentity } from '../../lib/identity/identity.js'
@@ -221,6 +222,18 @@ describe('wire seal', function () {
     const j = NA.seal(b.wgPublicKey, MessageType.join, payload)
     expect(j.length).to.equal(A.seal(b.wgPublicKey, MessageType.join, payload).length)
     expect(opened(NB.open(j, () => undefined)).sender.equals(a.wgPublicKey)).to.equal(true)
+  })
+
+  it('derives each key by RFC 5869 HKDF-SHA256 (the two-HMAC form gives hkdfSync\'s bytes)', () => {
+    const random = new SeededRandom(7)
+    for (let i = 0; i < 200; i++) {
+      const ikm = random.bytes(32)
+      const epoch = random.bytes(16)
+      const info = Buffer.concat([Buffer.from('wiremesh/gossip/v1'), a.wgPublicKey.bytes, b.wgPublicKey.bytes, epoch])
+      const want = new Uint8Array(hkdfSync('sha256', ikm, ORG, info, 32))
+      const got = (A as unknown as { deriveKey: (i: Uint8Array, f: Key, t: Key, e: Uint8Array) => Uint8Array }).deriveKey(ikm, a.wgPublicKey, b.wgPublicKey, epoch)
+      expect([...got]).to.deep.equal([...want])
+    }
   })
 
   it('pairSecrets: one X25519 serves both ends of a pair, and packets still open', () => {
