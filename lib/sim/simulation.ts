@@ -279,9 +279,9 @@ export class Simulation {
   /** Runs `ms` and records what the nodes sent meanwhile as the idle traffic. */
   async measureIdle (ms: number): Promise<TrafficWindow> {
     const nodes = this.slots.filter(s => !s.killed).length
-    const before = this.sent()
+    const before = this.sentTotals()
     await this.run(ms)
-    const after = this.sent()
+    const after = this.sentTotals()
     this.idle = trafficRate(after.bytes - before.bytes, after.packets - before.packets, nodes, ms)
     return this.idle
   }
@@ -466,7 +466,7 @@ export class Simulation {
 
   result (): SimulationResult {
     const changes = this.changes()
-    const sent = this.sent()
+    const sent = this.sentTotals()
     const running = this.slots.filter(s => !s.killed).length
     return {
       seed: this.init.seed,
@@ -586,7 +586,8 @@ export class Simulation {
     s.transport.resume()
   }
 
-  private sent (): { bytes: number, packets: number } {
+  /** Bytes and packets every node sent so far (sealing included; earlier incarnations' sockets too). */
+  sentTotals (): { bytes: number, packets: number } {
     let bytes = 0
     let packets = 0
     for (const s of this.slots) {

@@ -15,6 +15,7 @@
  * periods.
  */
 import { pushPullIntervalFor } from '../../gossip/config.js'
+import { trafficRate, type TrafficWindow } from '../metrics.js'
 import type { Simulation } from '../simulation.js'
 import { AllHold, falseDeaths, overSeeds, runStats, type RunStats, SETTLE_MS } from './common.js'
 
@@ -45,6 +46,10 @@ export interface RestartStormRun extends RunStats {
   declaredDead: number
   /** Pairs in which a node that did not restart was declared dead. */
   falseDeaths: number
+  /** What the nodes sent while settling (a baseline), while the restarted ones were down, and from their return until alive again (or the wait ended). */
+  trafficSettle: TrafficWindow
+  trafficDown: TrafficWindow
+  trafficBack: TrafficWindow
   /** At the end, pairs not yet satisfied (up to 5): what the observer holds. */
   pending: Array<{ observer: number, subject: number, state: string, incarnation: number | null, wanted: number }>
 }
@@ -54,8 +59,13 @@ export async function restartStormScenario (sim: Simulation, init: RestartStormI
   await sim.start()
   await sim.run(init.settleMs ?? SETTLE_MS)
   const stoppedAtMs = sim.elapsedMs
+  const before = sim.sentTotals()
+  const running = sim.live().length
+  const trafficSettle = trafficRate(before.bytes, before.packets, running, stoppedAtMs)
   const restarted = await sim.restart(init.fraction ?? RESTART_FRACTION, { downtimeMs })
   const backAtMs = sim.elapsedMs
+  const back = sim.sentTotals()
+  const trafficDown = trafficRate(back.bytes - before.bytes, back.packets - before.packets, running - restarted.length, downtimeMs)
   const wanted = restarted.map(i => sim.meshOf(i).gossiper.incarnation)
   const keys = restarted.map(i => sim.keyOf(i))
   const observers = sim.live()
@@ -72,6 +82,8 @@ export async function restartStormScenario (sim: Simulation, init: RestartStormI
   }
   const all = new AllHold(observers.length * r, holds)
   const ok = await sim.runUntil(() => all.check(), init.maxWaitMs ?? 2 * RESTART_TARGET_PERIODS * antiEntropyMs)
+  const end = sim.sentTotals()
+  const trafficBack = trafficRate(end.bytes - back.bytes, end.packets - back.packets, observers.length, sim.elapsedMs - backAtMs)
 
   const down = new Set(restarted)
   let declaredDead = 0
@@ -97,6 +109,9 @@ export async function restartStormScenario (sim: Simulation, init: RestartStormI
     aliveAgainMs: ok ? sim.elapsedMs - backAtMs : null,
     declaredDead,
     falseDeaths: falseDeaths(sim, restarted).length,
+    trafficSettle,
+    trafficDown,
+    trafficBack,
     pending
   }
 }
@@ -140,7 +155,8 @@ export function restartStormLines (s: RestartStormSummary, runs: readonly Restar
   ]
   for (const r of runs) {
     const p = r.pending.slice(0, 3).map(x => `n${x.observer} holds n${x.subject} ${x.state}@${x.incarnation ?? '-'} (wants ${x.wanted})`).join(', ')
-    lines.push(`  seed ${r.seed}: alive again ${ms(r.aliveAgainMs)}, ${r.declaredDead} pairs declared dead while down${p === '' ? '' : `; still: ${p}`}`)
+    const kb = (w: TrafficWindow): string => `${(w.bytesPerNodePerSec / 1000).toFixed(1)} kB/s, ${w.packetsPerNodePerSec.toFixed(1)} packets/s per node`
+    lines.push(`  seed ${r.seed}: alive again ${ms(r.aliveAgainMs)}, ${r.declaredDead} pairs declared dead while down; sent settling ${kb(r.trafficSettle)}, while down ${kb(r.trafficDown)}, after ${kb(r.trafficBack)}${p === '' ? '' : `; still: ${p}`}`)
   }
   return lines
 }

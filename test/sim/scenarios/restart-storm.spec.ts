@@ -21,6 +21,8 @@ describe('sim/scenarios/restart-storm', function () {
       expect(run.aliveAgainMs).to.be.a('number').and.at.most(RESTART_TARGET_PERIODS * run.antiEntropyMs)
       expect(run.pending).to.deep.equal([])
       expect(run.events.restart).to.equal(6)
+      expect(run.trafficDown.nodes).to.equal(14)
+      expect(run.trafficBack.bytes).to.be.above(0)
       expect(summarizeRestartStorm([run])).to.include({ ok: true, falseDeaths: 0 })
     })
   })
