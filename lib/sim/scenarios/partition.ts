@@ -19,6 +19,7 @@
  */
 import { pushPullIntervalFor } from '../../gossip/config.js'
 import { SimulationError } from '../errors.js'
+import { trafficRate, type TrafficWindow } from '../metrics.js'
 import type { Simulation } from '../simulation.js'
 import { AllHold, overSeeds, runStats, type RunStats, SETTLE_MS } from './common.js'
 
@@ -59,6 +60,11 @@ export interface PartitionRun extends RunStats {
   healMs: number | null
   /** Heal → digests alone agreed. */
   digestsAgreeMs: number | null
+  /**
+   * What the nodes sent before the split (a baseline), in the split's first minute (each
+   * side finds the other half dead), over the rest of the split, and from heal to the end.
+   */
+  traffic: { settle: TrafficWindow, splitFirstMinute: TrafficWindow, splitRest: TrafficWindow, heal: TrafficWindow }
   /** Members every node lists at the end, and the count the script implies. */
   members: number
   expectedMembers: number
@@ -93,6 +99,11 @@ export async function partitionScenario (sim: Simulation, init: PartitionInit = 
   if (targets.some(t => t === undefined)) throw new SimulationError('each side needs a member besides its admin: use more nodes')
   sim.partition(sides)
   const splitAtMs = sim.elapsedMs
+  const atSplit = sim.sentTotals()
+  const window = (from: { bytes: number, packets: number }, to: { bytes: number, packets: number }, ms: number): TrafficWindow =>
+    trafficRate(to.bytes - from.bytes, to.packets - from.packets, sim.live().length, ms)
+  const settle = window({ bytes: 0, packets: 0 }, atSplit, splitAtMs)
+  const firstMinute = Math.min(60_000, partitionMs)
   const gapMs = Math.min(5000, Math.floor(partitionMs / (k + 3)))
   const authored: AuthoredOp[] = []
   const enrolled: [number[], number[]] = [[], []]
@@ -108,7 +119,11 @@ export async function partitionScenario (sim: Simulation, init: PartitionInit = 
     await sim.revoke(targets[side], { via: admins[side] })
     authored.push({ side, kind: 'revoke', idKey: headOf(sim, admins[side]) })
   }
+  // (With more than 11 enrolls per side the actions run past the first minute, and it ends with them.)
+  await sim.run(Math.max(0, splitAtMs + firstMinute - sim.elapsedMs))
+  const minute = sim.sentTotals()
   await sim.run(splitAtMs + partitionMs - sim.elapsedMs)
+  const atHeal = sim.sentTotals()
 
   sim.heal()
   const healedAtMs = sim.elapsedMs
@@ -145,6 +160,12 @@ export async function partitionScenario (sim: Simulation, init: PartitionInit = 
     antiEntropyMs,
     healMs: agreed ? sim.elapsedMs - healedAtMs : null,
     digestsAgreeMs,
+    traffic: {
+      settle,
+      splitFirstMinute: window(atSplit, minute, firstMinute),
+      splitRest: window(minute, atHeal, partitionMs - firstMinute),
+      heal: window(atHeal, sim.sentTotals(), sim.elapsedMs - healedAtMs)
+    },
     members: sim.meshOf(0).replica.members().length,
     expectedMembers: live.length + 2 * k - 2
   }
@@ -234,7 +255,9 @@ export function partitionLines (s: PartitionSummary, runs: readonly PartitionRun
     `ops lost:         ${s.opsLost}${s.opsLost === 0 ? '' : ' (must be 0)'}`
   ]
   for (const r of runs) {
-    lines.push(`  seed ${r.seed}: sides ${r.sides.join('/')}, admin n${r.admin}, digests agree ${ms(r.digestsAgreeMs)}, all agree ${ms(r.healMs)}, members ${r.members} (expected ${r.expectedMembers}), ops lost ${r.opsLost}`)
+    const kb = (w: TrafficWindow): string => `${(w.bytesPerNodePerSec / 1000).toFixed(1)} kB/s`
+    const t = r.traffic
+    lines.push(`  seed ${r.seed}: sides ${r.sides.join('/')}, admin n${r.admin}, digests agree ${ms(r.digestsAgreeMs)}, all agree ${ms(r.healMs)}, members ${r.members} (expected ${r.expectedMembers}), ops lost ${r.opsLost}; sent per node: settling ${kb(t.settle)}, split's first minute ${kb(t.splitFirstMinute)}, rest ${kb(t.splitRest)}, after heal ${kb(t.heal)}`)
   }
   return lines
 }
