@@ -101,3 +101,34 @@ export class StorageError extends MeshError {
     this.offset = options?.offset
   }
 }
+
+/**
+ * A WireGuard device refused or failed a request: `op` says which (`read`, `apply`,
+ * `create`, …), `errno` carries the device's or kernel's error number when it gave one
+ * (UAPI `errno=N`, netlink `NLMSG_ERROR`, a tool's exit), `backend` which backend.
+ */
+export class WireGuardError extends MeshError {
+  override name = 'WireGuardError'
+  override code = 'WIREMESH_ERR_WIREGUARD'
+  readonly backend: string
+  readonly op: string
+  readonly errno: number | undefined
+  constructor (message: string, options: { backend: string, op: string, errno?: number, cause?: unknown }) {
+    super(message, options)
+    this.backend = options.backend
+    this.op = options.op
+    this.errno = options.errno
+  }
+}
+
+/** Bytes or text from a WireGuard device (UAPI reply, netlink message, `wg show` dump) that do not parse. */
+export class WireGuardProtocolError extends MeshError {
+  override name = 'WireGuardProtocolError'
+  override code = 'WIREMESH_ERR_WIREGUARD_PROTOCOL'
+  /** Where in the input parsing stopped (line number for text, byte offset for netlink). */
+  readonly at: number | undefined
+  constructor (message: string, options?: { at?: number, cause?: unknown }) {
+    super(message, options)
+    this.at = options?.at
+  }
+}
