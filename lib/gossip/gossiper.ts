@@ -52,7 +52,7 @@ import { TypedEventTarget } from '../events.js'
 import type { NodeIdentity } from '../identity/identity.js'
 import { type Key, keyIdMapKey } from '../identity/key.js'
 import { decodeOp } from '../membership/codec.js'
-import type { LoggedOp } from '../membership/log.js'
+import type { LoggedOp, OpLog } from '../membership/log.js'
 import { OpKind, type WireOp } from '../membership/op.js'
 import type { Replica } from '../membership/replica.js'
 import type { Random } from '../random.js'
@@ -213,7 +213,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private own: SignedNodeState
   private readonly ownEndpoints: NodeEndpoint[] | undefined
   private appMetadata: Uint8Array
-  private headsCache: { version: number, hash: Uint8Array } | undefined
+  private headsCache: { log: OpLog, version: number, hash: Uint8Array } | undefined
   private joining: { targets: Array<{ key: Key, endpoint: Endpoint }>, enroll: Uint8Array, attempt: number, timer: TimerHandle | undefined } | undefined
   private running = false
   private gossipTimer: TimerHandle | undefined
@@ -740,9 +740,11 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
 
   /** First 8 bytes of SHA-256(ops digest), recomputed when the log changed. */
   private headsHash (): Uint8Array {
-    const v = this.replica.log.version
-    if (this.headsCache?.version !== v) {
-      this.headsCache = { version: v, hash: new Uint8Array(createHash('sha256').update(this.replica.digest()).digest().subarray(0, HEADS_HASH_BYTES)) }
+    // By log and version: a pooled replica changes logs (membership/replica-pool.ts).
+    const log = this.replica.log
+    const v = log.version
+    if (this.headsCache?.version !== v || this.headsCache.log !== log) {
+      this.headsCache = { log, version: v, hash: new Uint8Array(createHash('sha256').update(this.replica.digest()).digest().subarray(0, HEADS_HASH_BYTES)) }
     }
     return this.headsCache.hash
   }

@@ -16,11 +16,12 @@ import { InvalidOpError } from '../errors.js'
 import type { Key } from '../identity/key.js'
 import { formatPrefix } from '../identity/overlay.js'
 import { sharedVerifyPool } from '../identity/verify-pool.js'
-import type { AuthorityResult, Root } from './authority.js'
+import type { AuthorityResult } from './authority.js'
 import { decodeOp, sha256, signedBytes } from './codec.js'
 import { Derived } from './derive.js'
 import { Ingest, DEFAULT_PENDING_QUOTA, type IngestResult } from './ingest.js'
-import { OpLog, type LoggedOp } from './log.js'
+import { OpEntry, OpLog, type LoggedOp } from './log.js'
+import { allHeld, batchKey, copyEntry, type ReplicaCore, type ReplicaPool } from './replica-pool.js'
 import { ORG_ID_BYTES, OpKind, type GenesisPayload, type MemberRecord, type Op, type WireOp } from './op.js'
 import type { ViewEntry } from './view.js'
 import { lowerBound, placeChanged, sortByWgKey } from './wg-order.js'
@@ -48,6 +49,12 @@ export interface ReplicaInit {
    * Bounds what a misbehaving peer can make a node hold; the oldest go first.
    */
   pendingQuota?: number
+  /**
+   * Share op-set state with the other replicas of this process that use the same pool
+   * (replica-pool.ts): for simulated nodes only, never for replicas fed from the network.
+   * Ignored with a `store` factory. Default none.
+   */
+  pool?: ReplicaPool
 }
 
 export const REPLICA_CONFIG = {
@@ -88,22 +95,19 @@ export const DEFAULT_MAX_CLOCK_SKEW_MS = REPLICA_CONFIG.maxClockSkewMs.default
 export const storeFactories = new Map<OpStoreName, (log: OpLog) => OpStore>([['native', log => new NativeOpStore(log)]])
 
 export class Replica extends TypedEventTarget<ReplicaEvents> {
-  readonly log = new OpLog()
-  readonly store: OpStore
-  readonly genesis: LoggedOp
   readonly orgId: Uint8Array
   readonly org: GenesisPayload
-  private readonly ingestor: Ingest
   private ingesting: Promise<unknown> = Promise.resolve()
-  private readonly root: Root
   private readonly clock: Clock
   private readonly maxClockSkewMs: number
-  private readonly derived: Derived
-  /** The log version `derived` reflects, and the ops committed since, in order. */
-  private derivedVersion: number
-  private fresh: LoggedOp[] = []
-  /** Live entries sorted by wg key, as of `derived.fullPasses` = `passes`. */
-  private sorted?: { passes: number, entries: ViewEntry[] }
+  private readonly factory: (log: OpLog) => OpStore
+  private readonly verifier: BatchVerifier
+  private readonly pendingQuota: number
+  /** Everything the op set determines; swapped, never mutated, while a pool shares it (replica-pool.ts). */
+  private c: ReplicaCore
+  private readonly pool: ReplicaPool | undefined
+  /** The pool's scope: org and store. */
+  private readonly scope: string
 
   constructor (genesis: Op, init: ReplicaInit = {}) {
     super()
@@ -115,13 +119,69 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     this.maxClockSkewMs = cfg.maxClockSkewMs
     const factory = typeof init.store === 'function' ? init.store : storeFactories.get(init.store ?? 'native')
     if (factory === undefined) throw new InvalidOpError(`op store ${String(init.store)} is not loaded: import 'wiremesh/stores'`)
-    this.store = factory(this.log)
-    this.genesis = this.log.add(genesis)
-    this.store.add(this.genesis)
-    this.root = { chain: this.genesis.chain!, wgPublicKey: this.org.rootWgPublicKey, genesis: this.genesis }
-    this.derived = new Derived(this.log, this.root, this.org.prefix, this.orgId)
-    this.derivedVersion = this.log.version
-    this.ingestor = new Ingest(this.log, this.orgId, init.verifier ?? sharedVerifyPool(), cfg.pendingQuota)
+    this.factory = factory
+    this.verifier = init.verifier ?? sharedVerifyPool()
+    this.pendingQuota = cfg.pendingQuota
+    this.pool = typeof init.store === 'function' ? undefined : init.pool
+    this.scope = `${toKeyString(this.orgId)}/${typeof init.store === 'string' ? init.store : 'native'}`
+    const shared = this.pool?.genesisCore(this.scope)
+    this.c = shared ?? this.newCore(genesis, [])
+    this.pool?.intern(this.scope, this.c)
+  }
+
+  /** The op log (current core: read it, do not keep it across an ingest). */
+  get log (): OpLog { return this.c.log }
+  get store (): OpStore { return this.c.store }
+  get genesis (): LoggedOp { return this.c.genesis }
+  private get derived (): Derived { return this.c.derived }
+
+  /**
+   * A private core holding genesis and `ops` (a causal order, all verified and resolved: a
+   * log's own ops, re-entered as fresh entries so the source log is untouched).
+   */
+  private newCore (genesisOp: Op, ops: readonly LoggedOp[]): ReplicaCore {
+    const log = new OpLog()
+    const store = this.factory(log)
+    const genesis = log.add(genesisOp instanceof OpEntry ? copyEntry(genesisOp) : genesisOp)
+    store.add(genesis)
+    for (const op of ops) store.add(log.add(copyEntry(op)))
+    const root = { chain: genesis.chain!, wgPublicKey: this.org.rootWgPublicKey, genesis }
+    return {
+      log, store, genesis, root,
+      derived: new Derived(log, root, this.org.prefix, this.orgId),
+      derivedVersion: log.version,
+      fresh: [],
+      sorted: undefined,
+      ingestor: new Ingest(log, this.orgId, this.verifier, this.pendingQuota),
+      shared: false
+    }
+  }
+
+  /** The current core, made private first if a pool shares it (a copy: O(ops), no signature checked again). */
+  private own (): ReplicaCore {
+    const c = this.c
+    if (c.shared) {
+      const ops: LoggedOp[] = []
+      for (const op of c.log.all()) if (op !== c.genesis) ops.push(op)
+      this.c = this.newCore(c.genesis, ops)
+    }
+    return this.c
+  }
+
+  /**
+   * Boot-time ingest of stored ops (`decode` turns each into a wire op): as `ingest` from
+   * 'storage', except that it emits no `ops:added` (nothing listens yet at boot) and that
+   * with a pool, the very array another replica restored from gives its core at once.
+   */
+  async restore (wires: readonly Uint8Array[], decode: (wire: Uint8Array, index: number) => WireOp): Promise<void> {
+    const pool = this.pool
+    const core = pool?.restoredCore(this.scope, wires)
+    if (core !== undefined && this.c === pool!.genesisCore(this.scope)) { this.c = core; return }
+    if (wires.length === 0) return
+    const ops: WireOp[] = new Array(wires.length)
+    for (let i = 0; i < ops.length; i++) ops[i] = decode(wires[i], i)
+    await this.ingest(ops, 'storage')
+    if (pool !== undefined && this.c.shared) pool.rememberRestore(this.scope, wires, this.c)
   }
 
   /** Builds a replica from genesis wire bytes, checking the root's signature. */
@@ -131,18 +191,61 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
 
   get prefix (): Uint8Array { return this.org.prefix }
   get size (): number { return this.log.size }
-  get pending (): number { return this.ingestor.pending }
+  get pending (): number { return this.c.ingestor.pending }
 
   /** Accepts wire ops from `source` (a peer id; quotas are per source). */
   async ingest (ops: Iterable<WireOp>, source = 'local'): Promise<IngestResult> {
     // One ingest at a time: a batch waits for its signatures off-thread, and a second batch
     // resolving meanwhile would not see what the first commits (nor wake what it needs).
     const list = Array.isArray(ops) ? ops as WireOp[] : [...ops]
-    const run = this.ingesting.then(async () => await this.ingestor.ingest(list, source, op => this.commit(op)))
+    const run = this.ingesting.then(async () => this.pool === undefined ? await this.ingestOwn(list, source) : await this.ingestPooled(this.pool, list, source))
     this.ingesting = run.catch(() => {})
     const r = await run
     if (r.added.length > 0) this.emit('ops:added', { added: r.added.length, source, ops: r.added })
     return r
+  }
+
+  private async ingestOwn (list: WireOp[], source: string): Promise<IngestResult> {
+    const c = this.own()
+    return await c.ingestor.ingest(list, source, op => this.commit(op))
+  }
+
+  /**
+   * With a pool: a batch the pool saw applied to this very core before moves us to the core
+   * it gave, with the same result; else we copy the core, ingest into the copy, and hand the
+   * outcome to the pool (which keeps one core per op set) when nothing is left parked.
+   */
+  private async ingestPooled (pool: ReplicaPool, list: WireOp[], source: string): Promise<IngestResult> {
+    const from = this.c
+    if (!from.shared) {
+      const r = await this.ingestOwn(list, source)
+      if (this.c.ingestor.pending === 0) this.adopt(pool, pool.intern(this.scope, this.c), r)
+      return r
+    }
+    const key = batchKey(list)
+    const t = pool.transition(from, key)
+    if (t !== undefined) {
+      this.c = t.core
+      return { ...t.result, added: [...t.result.added], needs: [] }
+    }
+    if (allHeld(from.log, list)) {
+      pool.stats.duplicates++
+      return { added: [], duplicates: list.length, forged: 0, pending: 0, evicted: 0, needs: [] }
+    }
+    pool.stats.copies++
+    const r = await this.ingestOwn(list, source)
+    if (this.c.ingestor.pending > 0) return r
+    this.adopt(pool, pool.intern(this.scope, this.c), r)
+    pool.remember(from, key, this.c, { ...r, added: [...r.added], needs: [] })
+    return r
+  }
+
+  /** Moves to `core` (the pool's for our op set), re-pointing `r.added` at its entries. */
+  private adopt (pool: ReplicaPool, core: ReplicaCore, r: IngestResult): void {
+    if (core === this.c) return
+    for (let i = 0; i < r.added.length; i++) r.added[i] = core.log.getKey(r.added[i].idKey)!
+    this.c = core
+    pool.stats.dropped++
   }
 
   /** Adds an op authored and signed here (its signature is trusted and remembered). */
@@ -155,16 +258,19 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
       if (!bytesEqual(sha256(signed), op.id) || !verifySignature(op.author, signed, op.sig)) throw new InvalidOpError('local op does not verify: wrong id, prev, lamport or signature')
     }
     rememberVerified(toKeyString(op.id), op.sig)
+    this.own()
     const l = this.commit(op)
     this.emit('ops:added', { added: 1, source: 'local', ops: [l] })
     return l
   }
 
+  /** Adds to the current core, which must be private (`own()`). */
   private commit (op: Op): LoggedOp {
-    const version = this.log.version
-    const l = this.log.add(op)
-    if (this.log.version !== version) this.fresh.push(l)
-    this.store.add(l)
+    const c = this.c
+    const version = c.log.version
+    const l = c.log.add(op)
+    if (c.log.version !== version) c.fresh.push(l)
+    c.store.add(l)
     return l
   }
 
@@ -178,14 +284,16 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     return { ...r, malformed }
   }
 
+  /** The core's derived state, brought up to date (the same, whichever sharer asks first). */
   private evaluate (): Derived {
-    const d = this.derived
-    if (this.derivedVersion !== this.log.version) {
+    const c = this.c
+    const d = c.derived
+    if (c.derivedVersion !== c.log.version) {
       // Ops added to the log behind our back (not through commit): derive from scratch.
-      if (this.log.version === this.derivedVersion + this.fresh.length) d.update(this.fresh)
+      if (c.log.version === c.derivedVersion + c.fresh.length) d.update(c.fresh)
       else d.full()
-      this.fresh = []
-      this.derivedVersion = this.log.version
+      c.fresh = []
+      c.derivedVersion = c.log.version
     }
     return d
   }
@@ -218,21 +326,22 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   /** The live entries in wg key order, updated by what changed since last time. */
   private sortedEntries (): ViewEntry[] {
     const d = this.evaluate()
+    const c = this.c
     const live = d.view.live
-    if (this.sorted === undefined || this.sorted.passes !== d.fullPasses) {
+    if (c.sorted === undefined || c.sorted.passes !== d.fullPasses) {
       d.takeChanged()
-      this.sorted = { passes: d.fullPasses, entries: sortByWgKey([...live.values()]) }
-      return this.sorted.entries
+      c.sorted = { passes: d.fullPasses, entries: sortByWgKey([...live.values()]) }
+      return c.sorted.entries
     }
     const list = d.takeChanged()
-    if (list.length === 0) return this.sorted.entries
+    if (list.length === 0) return c.sorted.entries
     // Many changes (a bulk merge): sorting afresh is cheaper than merging.
     if (list.length * 4 > live.size) {
-      this.sorted.entries = sortByWgKey([...live.values()])
-      return this.sorted.entries
+      c.sorted.entries = sortByWgKey([...live.values()])
+      return c.sorted.entries
     }
-    const entries = placeChanged(this.sorted.entries, list, live)
-    this.sorted.entries = entries
+    const entries = placeChanged(c.sorted.entries, list, live)
+    c.sorted.entries = entries
     return entries
   }
 

@@ -20,7 +20,7 @@ import type { Clock } from '../clock.js'
 import { InvalidInviteError, MeshError, MeshStateError, throwIfAborted } from '../errors.js'
 import type { NodeIdentity } from '../identity/identity.js'
 import { decodeOp } from '../membership/codec.js'
-import { MAX_COUNTER, type WireOp } from '../membership/op.js'
+import { MAX_COUNTER } from '../membership/op.js'
 import { createGenesis } from '../membership/org.js'
 import { Replica, type ReplicaInit } from '../membership/replica.js'
 import type { Random } from '../random.js'
@@ -63,9 +63,7 @@ export async function boot (stored: StoredState | undefined, cfg: MeshConfig, c:
     if (invite !== undefined && !bytesEqual(invite.orgId, replica.orgId)) {
       throw new MeshStateError(`${c.where} belongs to org ${toHex(replica.orgId)}; the invite is for org ${toHex(invite.orgId)}`)
     }
-    const ops: WireOp[] = new Array(stored.ops.length)
-    for (let i = 0; i < ops.length; i++) ops[i] = wrap(c.where, `op ${i}`, () => decodeOp(stored.ops[i]))
-    if (ops.length > 0) await replica.ingest(ops, 'storage')
+    await replica.restore(stored.ops, (wire, i) => wrap(c.where, `op ${i}`, () => decodeOp(wire)))
     throwIfAborted(signal)
     if (stored.incarnation >= MAX_COUNTER) {
       throw new MeshStateError(`${c.where}: the stored incarnation ${stored.incarnation} is at its limit ${MAX_COUNTER}; this node's keys cannot be used again — give it new keys`)

@@ -25,6 +25,7 @@ import { type Invite, readInvite } from '../membership/invite.js'
 import { MAX_NAME_BYTES } from '../membership/op.js'
 import { DEFAULT_ORG_PARAMS } from '../membership/org.js'
 import { storeFactories } from '../membership/replica.js'
+import { ReplicaPool } from '../membership/replica-pool.js'
 import type { OpStoreName } from '../membership/stores/store.js'
 import type { BatchVerifier } from '../membership/verify.js'
 import type { Random } from '../random.js'
@@ -110,6 +111,13 @@ export interface MeshInit {
    * none. Never for production nodes: it is a table of secrets.
    */
   pairSecrets?: PairSecretCache
+  /**
+   * Op-set state shared by every node of one process (`ReplicaPool`,
+   * lib/membership/replica-pool.ts): a simulator's thousands of nodes then hold one copy of
+   * the ops they all have. Default none. Never for production nodes: it trusts that every
+   * replica in the process is honest.
+   */
+  replicaPool?: ReplicaPool
 }
 
 /** `MeshInit` checked, parsed and with every default filled in. */
@@ -136,11 +144,12 @@ export interface MeshConfig {
   readonly store: OpStoreName
   readonly verifier: BatchVerifier | undefined
   readonly pairSecrets: PairSecretCache | undefined
+  readonly replicaPool: ReplicaPool | undefined
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
   'identity', 'stateDir', 'storage', 'listen', 'advertise', 'bootstrap', 'invite', 'org', 'gossip', 'backend',
-  'transport', 'sealer', 'clock', 'random', 'nodeStates', 'appMetadata', 'store', 'verifier', 'pairSecrets'
+  'transport', 'sealer', 'clock', 'random', 'nodeStates', 'appMetadata', 'store', 'verifier', 'pairSecrets', 'replicaPool'
 ])
 
 const ORG_SPEC = {
@@ -169,6 +178,7 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
   if (defined('random')) duck(init.random, 'random', ['next', 'int', 'bytes'])
   if (defined('verifier')) duck(init.verifier, 'verifier', ['verifyBatch'])
   if (defined('pairSecrets') && !(init.pairSecrets instanceof PairSecretCache)) bad('pairSecrets must be a PairSecretCache')
+  if (defined('replicaPool') && !(init.replicaPool instanceof ReplicaPool)) bad('replicaPool must be a ReplicaPool')
   if (defined('transport') && defined('listen')) bad('listen and transport are exclusive: a given transport is already bound where it is')
   if (defined('invite') && defined('org')) bad('invite and org are exclusive: a node joins an org or creates one')
   if (defined('sealer') && init.sealer !== 'real' && init.sealer !== 'null') bad(`sealer must be 'real' or 'null', got ${JSON.stringify(init.sealer)}`)
@@ -197,7 +207,8 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
     appMetadata: parseMetadata(init.appMetadata ?? new Uint8Array(0), 'appMetadata'),
     store,
     verifier: init.verifier,
-    pairSecrets: init.pairSecrets
+    pairSecrets: init.pairSecrets,
+    replicaPool: init.replicaPool
   }
 }
 

@@ -155,7 +155,7 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
       const maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS
       const booted = await boot(stored, cfg, {
         storage, identity, clock, random, where,
-        replicaInit: { clock, store: cfg.store, pendingQuota: cfg.gossip.pendingQuota, maxClockSkewMs, ...(cfg.verifier === undefined ? {} : { verifier: cfg.verifier }) }
+        replicaInit: { clock, store: cfg.store, pendingQuota: cfg.gossip.pendingQuota, maxClockSkewMs, ...(cfg.verifier === undefined ? {} : { verifier: cfg.verifier }), ...(cfg.replicaPool === undefined ? {} : { pool: cfg.replicaPool }) }
       }, signal)
       const replica = booted.replica
       // The storage was just read back: whatever an earlier failed append left is known now.

@@ -52,6 +52,7 @@ import { createGenesis } from '../membership/org.js'
 import { MemoryStorage } from '../mesh/memory-storage.js'
 import { Mesh } from '../mesh/mesh.js'
 import { Replica } from '../membership/replica.js'
+import { ReplicaPool, type ReplicaPoolStats } from '../membership/replica-pool.js'
 import { inlineVerifier } from '../membership/verify.js'
 import { SeededRandom } from '../random.js'
 import { PairSecretCache } from '../wire/seal.js'
@@ -79,6 +80,11 @@ export interface SimulationInit {
   gossip?: GossipInit
   /** 'null' skips the cryptography (same packet sizes; for very large runs). Default 'real'. */
   sealer?: 'real' | 'null'
+  /**
+   * Whether nodes share the op-set state they have in common (lib/membership/replica-pool.ts):
+   * the same results, a fraction of the memory. Default true.
+   */
+  shareReplicas?: boolean
   /** Called during `run` (every few thousand timers and at its end) with the virtual ms since the start. */
   onProgress?: (virtualMs: number) => void
 }
@@ -159,6 +165,8 @@ export class Simulation {
   private readonly master: SeededRandom
   /** One X25519 per pair of nodes for the whole run (both ends compute the same secret). */
   private readonly pairSecrets = new PairSecretCache()
+  /** One copy of the op-set state the nodes have in common (replica-pool.ts); off with `shareReplicas: false`. */
+  private readonly replicaPool: ReplicaPool | undefined
   private readonly keys: SeededRandom
   private readonly scenario: SeededRandom
   private readonly t0: number
@@ -183,6 +191,7 @@ export class Simulation {
     this.gossipConfig = resolveGossipConfig(preset, init.gossip)
     this.gossipIntervalMs = this.gossipConfig.gossipIntervalMs
     this.init = { ...init, ...cfg, preset, sealer: init.sealer ?? 'real' }
+    this.replicaPool = init.shareReplicas === false ? undefined : new ReplicaPool()
     this.clock = new ManualClock(SIM_EPOCH_MS)
     this.t0 = this.clock.now()
     this.master = new SeededRandom(cfg.seed)
@@ -453,6 +462,9 @@ export class Simulation {
   /** Node `index` for a key, if it is one of ours. */
   indexOf (key: Key): number | undefined { return this.byKey.get(key.mapKey) }
 
+  /** What the replica pool saved so far (undefined with `shareReplicas: false`). */
+  poolStats (): ReplicaPoolStats | undefined { return this.replicaPool === undefined ? undefined : { ...this.replicaPool.stats } }
+
   /** Node `index`'s current `Mesh` (read it; act through the Simulation). Not for a killed node. */
   meshOf (index: number): Mesh { return this.liveSlot(index).mesh }
 
@@ -527,6 +539,7 @@ export class Simulation {
       sealer: this.init.sealer,
       verifier: inlineVerifier,
       pairSecrets: this.pairSecrets,
+      ...(this.replicaPool === undefined ? {} : { replicaPool: this.replicaPool }),
       nodeStates: this.nodeStates,
       ...(s.invite === undefined ? {} : { invite: s.invite })
     })
