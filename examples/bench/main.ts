@@ -4,16 +4,21 @@
  *   membership [--members N] [--runs R] [--stores a,b] [--json]
  *       the membership op log at N members (default 10,000) against every op store and a
  *       naive Yjs / Automerge map (see membership.ts for what each figure means)
+ *   backend [--peers N] [--runs R] [--json]
+ *       root: N peers onto a real wireguard-go device by uapi, wg-cli and one `wg set` per
+ *       peer, and an unchanged resync (see backend.ts)
  *
  * Heap figures need `gc()`: when it is missing, this re-runs itself under `node --expose-gc`
  * with the same loader flags (tsx's), so the npm script needs no node options.
  */
 import { spawnSync } from 'node:child_process'
+import { runBackendBench } from './backend.js'
 import { runMembershipBench } from './membership.js'
 import { runMembershipHeap } from './membership-heap.js'
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   membership: runMembershipBench,
+  backend: runBackendBench,
   /** Internal: the heap figure for one store, in a process of its own (membership-heap.ts). */
   'membership-heap': runMembershipHeap
 }
@@ -22,6 +27,7 @@ function usage (message?: string): never {
   if (message !== undefined) console.error(`bench: ${message}`)
   console.error(`usage: npm run bench -- <${Object.keys(COMMANDS).join('|')}> [options]`)
   console.error('  membership [--members N] [--runs R] [--stores native,yjs,automerge,naive-yjs,naive-automerge] [--json]')
+  console.error('  backend [--peers N] [--runs R] [--json]')
   process.exit(2)
 }
 

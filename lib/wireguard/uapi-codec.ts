@@ -26,7 +26,7 @@ import { InvalidConfigError, WireGuardProtocolError } from '../errors.js'
 import { Key } from '../identity/key.js'
 import { wgKeyPairFromPrivate } from '../identity/wg-key.js'
 import { toHex } from '../util/bytes.js'
-import type { DeviceChange, DeviceState, WgPeer } from './backend.js'
+import type { DeviceChange, DeviceState, WgEndpoint, WgPeer } from './backend.js'
 import { canonicalCidr, formatEndpoint, parseEndpoint } from './cidr.js'
 
 /** A reply line longer than this is malformed (the longest known line is ~80 characters). */
@@ -52,6 +52,25 @@ const PEER_KEYS = new Set([
   'preshared_key', 'protocol_version', 'endpoint', 'last_handshake_time_sec', 'last_handshake_time_nsec',
   'rx_bytes', 'tx_bytes', 'persistent_keepalive_interval'
 ])
+
+/**
+ * Texts already checked, to their parsed value: a resync reads the same keys, prefixes and
+ * endpoints every time, and checking them again was most of a 1,000-peer parse. Bounded:
+ * cleared when full.
+ */
+const MAX_MEMO = 1 << 16
+const keyMemo = new Map<string, Key>()
+const cidrMemo = new Map<string, string>()
+const endpointMemo = new Map<string, WgEndpoint>()
+function memo<V> (m: Map<string, V>, k: string, make: () => V): V {
+  let v = m.get(k)
+  if (v === undefined) {
+    v = make()
+    if (m.size >= MAX_MEMO) m.clear()
+    m.set(k, v)
+  }
+  return v
+}
 
 /** The last private key seen and its public key: `read()` every resync sees the same one. */
 let lastPrivateHex = ''
@@ -115,9 +134,8 @@ export function parseGetReply (text: string): GetReply {
       continue
     }
     if (key === 'public_key') {
-      if (!HEX64_RE.test(v)) fail('public_key must be 64 hex digits')
+      const pk = keyMemo.get(v) ?? (HEX64_RE.test(v) ? memo(keyMemo, v, () => Key.fromBytes(new Uint8Array(Buffer.from(v, 'hex')))) : fail('public_key must be 64 hex digits'))
       endPeer()
-      const pk = Key.fromBytes(new Uint8Array(Buffer.from(v, 'hex')))
       if (peerKeys.has(pk.mapKey)) fail('peer listed twice')
       peerKeys.add(pk.mapKey)
       peer = { publicKey: pk, hasPresharedKey: false, endpoint: undefined, allowedIps: [], persistentKeepaliveS: 0, lastHandshakeMs: 0, rxBytes: 0, txBytes: 0 }
@@ -144,7 +162,7 @@ export function parseGetReply (text: string): GetReply {
       const p = peer ?? fail('allowed_ip before any public_key')
       let cidr = ''
       try {
-        cidr = canonicalCidr(v)
+        cidr = memo(cidrMemo, v, () => canonicalCidr(v))
       } catch (err) {
         fail(`bad allowed_ip ${JSON.stringify(v.slice(0, 60))}`, err)
       }
@@ -166,7 +184,7 @@ export function parseGetReply (text: string): GetReply {
         break
       case 'endpoint':
         try {
-          p.endpoint = parseEndpoint(v)
+          p.endpoint = { ...memo(endpointMemo, v, () => parseEndpoint(v)) }
         } catch (err) {
           fail(`bad endpoint ${JSON.stringify(v.slice(0, 60))}`, err)
         }
