@@ -54,7 +54,7 @@ import { type Key, keyIdMapKey } from '../identity/key.js'
 import { decodeOp } from '../membership/codec.js'
 import type { LoggedOp, OpLog } from '../membership/log.js'
 import { OpKind, type WireOp } from '../membership/op.js'
-import type { Replica } from '../membership/replica.js'
+import type { MemberIndex, Replica } from '../membership/replica.js'
 import type { Random } from '../random.js'
 import { toKeyString } from '../util/bytes.js'
 import { CookieIssuer } from '../wire/cookie.js'
@@ -63,7 +63,7 @@ import { DROP_REASONS, type DropReason, isDropped, maxPayloadBytes, type Opened,
 import { BroadcastQueue, type BroadcastItem } from './broadcast-queue.js'
 import { decodeClaim, encodeClaim } from './claim.js'
 import { type GossipConfig, pushPullIntervalFor } from './config.js'
-import { type Endpoint, endpointsEqual, hostFamily } from './endpoint.js'
+import { type Endpoint, hostFamily } from './endpoint.js'
 import { JoinLimiter } from './join-limiter.js'
 import { Liveness, type LivenessBroadcast, type PeerLivenessDetail } from './liveness.js'
 import { decodeMessage, encodeMessage, HEADS_HASH_BYTES, type Items, paginate } from './messages.js'
@@ -91,6 +91,20 @@ const REPLY_INTERVAL_MS = 50
 const EXPIRY_CHECK_MS = 10_000
 /** Endpoint sources in order of preference, for a member we have not heard from. */
 const SOURCE_RANK: Record<string, number> = { static: 0, listen: 1, reflexive: 2, wireguard: 3 }
+/** Each node state's preferred endpoint, process-wide (states are immutable and shared by every node that holds them). */
+const preferred = new WeakMap<NodeState, Endpoint | null>()
+
+/** Where to reach a node by its state: its endpoint of the best-ranked source (shared: do not change it). */
+function stateEndpoint (st: NodeState | undefined): Endpoint | undefined {
+  if (st === undefined) return undefined
+  let e = preferred.get(st)
+  if (e === undefined) {
+    const best = [...st.endpoints].sort((a, b) => (SOURCE_RANK[a.source] ?? 9) - (SOURCE_RANK[b.source] ?? 9))[0]
+    e = best === undefined ? null : Object.freeze({ host: best.host, port: best.port })
+    preferred.set(st, e)
+  }
+  return e ?? undefined
+}
 
 export interface GossiperComponents {
   identity: NodeIdentity
@@ -191,16 +205,20 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private readonly limiter: JoinLimiter
   private readonly cookies: CookieIssuer
 
-  /** Addresses by member map key: learned from packets, set by hand, from node states. */
+  /** Addresses by member map key: learned from packets, set by hand (then: from node states, `stateEndpoint`). */
   private readonly learned = new Map<string, Endpoint>()
   private readonly book = new Map<string, Endpoint>()
-  private readonly fromState = new Map<string, Endpoint>()
-  /** key id (map key) → member key, current members only (us excluded). */
-  private senders = new Map<string, Key>()
+  /**
+   * Current, unrevoked members by key id and in key order, as the replica shares it (us
+   * included: `sender()` leaves us out, and so does sampling, by skipping `selfAt`).
+   */
+  private senders: MemberIndex = { byId: new Map(), list: [], anyExpiry: false }
+  /** Our place in `senders.list`, or -1. */
+  private selfAt = -1
+  /** Members but us. */
+  private senderCount = 0
   /** Bootstrap keys accepted as senders until we are joined: key id → key. */
   private provisional = new Map<string, Key>()
-  /** The same keys as `senders`, as an array for sampling. */
-  private senderList: Key[] = []
   private sendersStale = true
   private lastExpiryCheckMs = Number.NEGATIVE_INFINITY
   /** Whether any member has an `expiresAt`: without one, time alone cannot change the member set. */
@@ -274,7 +292,6 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       const r = s instanceof Uint8Array ? this.states.offer(s) : this.states.offerSigned(s)
       if (r.accepted) {
         const st = r.held.signed.state
-        this.noteStateEndpoint(st)
         this.liveness.onAlive(st.wgPublicKey, st.incarnation)
       }
     }
@@ -327,7 +344,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   /** The endpoint we would send to for `wgKey`, if any. */
   endpointOf (wgKey: Key): Endpoint | undefined {
     const k = wgKey.mapKey
-    return this.learned.get(k) ?? this.book.get(k) ?? this.fromState.get(k)
+    return this.learned.get(k) ?? this.book.get(k) ?? stateEndpoint(this.states.state(wgKey))
   }
 
   nodeState (wgKey: Key): NodeState | undefined {
@@ -460,7 +477,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
         this.compareHeads(sender, m.headsHash)
         return
       case MessageType.pingReq: {
-        const target = this.senders.get(keyIdMapKey(m.target))
+        const target = this.sender(keyIdMapKey(m.target))
         if (target !== undefined) this.prober.onPingReq(sender, m.seq, target)
         return
       }
@@ -532,7 +549,6 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     }
     const st = r.held.signed.state
     this.s.statesTaken++
-    this.noteStateEndpoint(st)
     this.queue.enqueue({ key: 's:' + st.wgPublicKey.mapKey, bytes: r.held.wire })
     this.liveness.onAlive(st.wgPublicKey, st.incarnation)
     this.emit('state', { key: st.wgPublicKey, state: st })
@@ -557,9 +573,9 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     let c
     try { c = decodeClaim(bytes) } catch { this.s.badClaims++; return false }
     const self = this.identity.wgPublicKey
-    const subject = keyIdMapKey(c.subject) === self.idMapKey ? self : this.senders.get(keyIdMapKey(c.subject))
+    const subject = keyIdMapKey(c.subject) === self.idMapKey ? self : this.sender(keyIdMapKey(c.subject))
     if (subject === undefined) return false
-    const from = keyIdMapKey(c.from) === self.idMapKey ? self : this.senders.get(keyIdMapKey(c.from)) ?? sender
+    const from = keyIdMapKey(c.from) === self.idMapKey ? self : this.sender(keyIdMapKey(c.from)) ?? sender
     // A claim above the newest incarnation anyone signed for the subject is bogus (claims are
     // unsigned): taking it would let one packet push an incarnation to its limit.
     const known = subject === self ? this.liveness.incarnation : this.liveness.get(subject)?.incarnation ?? 0
@@ -657,7 +673,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     this.replica.ingest([op], JOIN_SOURCE).then(() => {
       if (!this.running) return
       this.refreshSenders()
-      if (!this.senders.has(joiner.idMapKey)) { this.s.joinsRefused++; return }
+      if (this.sender(joiner.idMapKey) === undefined) { this.s.joinsRefused++; return }
       this.learned.set(joiner.mapKey, from)
       const payload = this.encodeDigest()
       if (payload !== undefined) this.send(joiner, MessageType.digest, payload)
@@ -862,21 +878,24 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
    * to a scan of all members when sampling keeps missing. Deterministic for a seeded Random.
    */
   private pickPeers (k: number, ok: (key: Key) => boolean): Key[] {
-    const list = this.senderList
+    const list = this.senders.list
+    const selfAt = this.selfAt
     const usable = (key: Key): boolean => this.endpointOf(key) !== undefined && ok(key)
     const out: Key[] = []
-    if (list.length > 4 * k) {
+    if (this.senderCount > 4 * k) {
       const seen = new Set<number>()
       for (let tries = 0; out.length < k && tries < 4 * k; tries++) {
-        const i = this.random.int(list.length)
+        // An index among the members but us.
+        const i = this.random.int(this.senderCount)
         if (seen.has(i)) continue
         seen.add(i)
-        if (usable(list[i])) out.push(list[i])
+        const key = list[selfAt >= 0 && i >= selfAt ? i + 1 : i]
+        if (usable(key)) out.push(key)
       }
       if (out.length === k) return out
       out.length = 0
     }
-    const pool = list.filter(usable)
+    const pool = list.filter((key: Key, i: number) => i !== selfAt && usable(key))
     if (pool.length === 0) {
       for (const key of this.provisional.values()) if (this.endpointOf(key) !== undefined) pool.push(key)
     }
@@ -893,52 +912,51 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
 
   private lookupSender (id: Uint8Array): Key | undefined {
     const k = keyIdMapKey(id)
-    return this.senders.get(k) ?? this.provisional.get(k)
+    return this.sender(k) ?? this.provisional.get(k)
+  }
+
+  /** The current member (not us) with this key id (map key). */
+  private sender (idMapKey: string): Key | undefined {
+    const k = this.senders.byId.get(idMapKey)
+    return k === undefined || k.equals(this.identity.wgPublicKey) ? undefined : k
   }
 
   private signKeyOf (wgKey: Key): Key | undefined {
     if (wgKey.equals(this.identity.wgPublicKey)) return this.replica.member(wgKey) !== undefined ? this.identity.signPublicKey : undefined
-    if (!this.senders.has(wgKey.idMapKey)) return undefined
+    if (this.sender(wgKey.idMapKey) === undefined) return undefined
     return this.replica.member(wgKey)?.signPublicKey
-  }
-
-  private noteStateEndpoint (st: NodeState): void {
-    const best = [...st.endpoints].sort((a, b) => (SOURCE_RANK[a.source] ?? 9) - (SOURCE_RANK[b.source] ?? 9))[0]
-    const k = st.wgPublicKey.mapKey
-    if (best === undefined) this.fromState.delete(k)
-    else if (!endpointsEqual(this.fromState.get(k) ?? { host: '', port: 0 }, best)) this.fromState.set(k, { host: best.host, port: best.port })
   }
 
   /** Rebuilds the sender map when the member set may have changed, and follows it in liveness. */
   private refreshSenders (force = false): void {
     if (!this.sendersStale && !force) return
     this.sendersStale = false
-    const m = new Map<string, Key>()
+    const index = this.replica.memberIndex()
     const me = this.identity.wgPublicKey
-    let anyExpiry = false
-    for (const member of this.replica.members()) {
-      if (member.expiresAt !== undefined) anyExpiry = true
-      const k = member.wgPublicKey
-      if (k.equals(me) || this.replica.isRevoked(k)) continue
-      m.set(k.idMapKey, k)
-    }
     const old = this.senders
-    this.anyExpiry = anyExpiry
-    this.senders = m
-    this.senderList = [...m.values()]
-    for (const [id, k] of old) {
-      if (m.has(id)) continue
+    const m = index.byId
+    this.anyExpiry = index.anyExpiry
+    this.senders = index
+    this.selfAt = index.list.findIndex(k => k.equals(me))
+    this.senderCount = index.list.length - (this.selfAt >= 0 ? 1 : 0)
+    if (old === index) return this.afterRefresh(me, m)
+    for (const [id, k] of old.byId) {
+      if (m.has(id) || k.equals(me)) continue
       this.liveness.removeMember(k)
       this.states.remove(k)
-      for (const book of [this.learned, this.fromState, this.book, this.lastPullAt, this.lastReplyAt, this.lastToldDeadAt, this.lastPageOf]) book.delete(k.mapKey)
+      for (const book of [this.learned, this.book, this.lastPullAt, this.lastReplyAt, this.lastToldDeadAt, this.lastPageOf]) book.delete(k.mapKey)
       this.queue.removeKey('s:' + k.mapKey)
       this.queue.removeKey('c:' + k.mapKey)
       this.sealer.forget?.(k)
     }
     for (const [id, k] of m) {
-      if (old.has(id)) continue
+      if (old.byId.has(id) || k.equals(me)) continue
       this.liveness.addMember(k, this.states.state(k)?.incarnation ?? 0)
     }
+    this.afterRefresh(me, m)
+  }
+
+  private afterRefresh (me: Key, m: ReadonlyMap<string, Key>): void {
     // A provisional (bootstrap) key goes once it is a member like any other, or once our view
     // knows it is gone (removed, left, revoked): only keys our log has not placed yet stay.
     for (const [id, k] of this.provisional) {
@@ -948,7 +966,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     if (this.states.get(me) === undefined && this.running) this.publishOwn()
   }
 
-  private clusterSize (): number { return this.senders.size + 1 }
+  private clusterSize (): number { return this.senderCount + 1 }
 
   /** The payload budget: the config's packet budget less the worst-case header and the tag. */
   private payloadBudget (type: MessageType): number {

@@ -34,6 +34,7 @@ import { OpKind, type WireOp } from './op.js'
 import type { Root } from './authority.js'
 import type { OpStore } from './stores/store.js'
 import type { ViewEntry } from './view.js'
+import type { MemberIndex } from './replica.js'
 
 /** What a replica's op set determines, and its ingest state. */
 export interface ReplicaCore {
@@ -47,6 +48,8 @@ export interface ReplicaCore {
   fresh: LoggedOp[]
   /** Live entries sorted by wg key, as of `derived.fullPasses` = `passes`. */
   sorted: { passes: number, entries: ViewEntry[] } | undefined
+  /** `Replica.memberIndex()` as of log version `version`, while no member can expire. */
+  index: { version: number, index: MemberIndex } | undefined
   readonly ingestor: Ingest
   /** In the pool: never changed again. */
   shared: boolean

@@ -82,6 +82,16 @@ export interface Member {
   rank?: number
 }
 
+/** `Replica.memberIndex()`: shared, do not change it. */
+export interface MemberIndex {
+  /** By key id map key; of two members with one key id, the later in key order, at the earlier's place. */
+  readonly byId: ReadonlyMap<string, Key>
+  /** `byId`'s keys in its order (wg key order). */
+  readonly list: readonly Key[]
+  /** Whether a member has an `expiresAt` (then the index changes with time). */
+  readonly anyExpiry: boolean
+}
+
 export interface MergeResult extends IngestResult {
   /** Ops in the diff that did not decode. */
   malformed: number
@@ -152,6 +162,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
       derivedVersion: log.version,
       fresh: [],
       sorted: undefined,
+      index: undefined,
       ingestor: new Ingest(log, this.orgId, this.verifier, this.pendingQuota),
       shared: false
     }
@@ -321,6 +332,28 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     }
     if (rootAt === entries.length) out.push(this.rootMember())
     return out
+  }
+
+  /**
+   * The live, unrevoked members at `now` by key id, and in wg key order: what a gossiper
+   * takes senders from. Kept with the core while no member can expire (then it depends on
+   * the op set alone, and a pool's sharers share it); else built at each call.
+   */
+  memberIndex (now = this.clock.now()): MemberIndex {
+    const c = this.c
+    const hit = c.index
+    if (hit !== undefined && hit.version === c.log.version) return hit.index
+    const byId = new Map<string, Key>()
+    let anyExpiry = false
+    for (const m of this.members(now)) {
+      if (m.expiresAt !== undefined) anyExpiry = true
+      const k = m.wgPublicKey
+      if (this.isRevoked(k)) continue
+      byId.set(k.idMapKey, k)
+    }
+    const index: MemberIndex = { byId, list: [...byId.values()], anyExpiry }
+    c.index = anyExpiry ? undefined : { version: c.log.version, index }
+    return index
   }
 
   /** The live entries in wg key order, updated by what changed since last time. */

@@ -40,16 +40,34 @@ export interface PeerTrackerComponents {
   emitRemove: (peer: PeerInfo, reason: PeerRemoveReason) => void
 }
 
-interface Known {
-  info: PeerInfo
-  /** The live enroll the record came from: same op, same record. */
-  enroll: LoggedOp | undefined
-  state: NodeState | undefined
+/** Stands for "no node state" in `infos`. */
+const NO_STATE: object = Object.freeze({})
+/**
+ * PeerInfos by the live enroll and node state they were made from, process-wide: the same
+ * pair gives the same (frozen) object, so an unchanged peer is one identity comparison, and
+ * the nodes of a simulator, which hold the same ops and states, hold one PeerInfo per peer.
+ */
+const infos = new WeakMap<LoggedOp, WeakMap<object, PeerInfo>>()
+
+/** The PeerInfo of member `m`, whose record came from `enroll`, with `state`. */
+function peerInfoOf (m: Member, enroll: LoggedOp | undefined, state: NodeState | undefined): PeerInfo {
+  if (enroll === undefined) return toPeerInfo(m, state)
+  let byState = infos.get(enroll)
+  if (byState === undefined) { byState = new WeakMap(); infos.set(enroll, byState) }
+  const k = state ?? NO_STATE
+  let info = byState.get(k)
+  // The rank and the address can move without the enroll changing (a grant, a cut-off admin).
+  if (info === undefined || info.rank !== m.rank || info.overlayAddress !== m.overlayAddress) {
+    info = toPeerInfo(m, state)
+    byState.set(k, info)
+  }
+  return info
 }
 
 export class PeerTracker {
   private readonly c: PeerTrackerComponents
-  private readonly known = new Map<string, Known>()
+  /** What the program was last told of each peer (see `peerInfoOf`). */
+  private readonly known = new Map<string, PeerInfo>()
   private expiryTimer: TimerHandle | undefined
   /** The earliest `expiresAt + skew` among the peers placed since the last full diff. */
   private expiryAt = Infinity
@@ -60,9 +78,9 @@ export class PeerTracker {
   constructor (components: PeerTrackerComponents) { this.c = components }
 
   /** The peers the program knows (other members), in the view's order as of the last diff. */
-  peers (): PeerInfo[] { return [...this.known.values()].map(k => k.info) }
+  peers (): PeerInfo[] { return [...this.known.values()] }
 
-  get (key: Key): PeerInfo | undefined { return this.known.get(key.mapKey)?.info }
+  get (key: Key): PeerInfo | undefined { return this.known.get(key.mapKey) }
 
   /** Diffs every member. The first call (at start) adds every member already in the view. */
   resync (): void {
@@ -116,27 +134,17 @@ export class PeerTracker {
   /** `m` is in the view: add it, update it, or leave it as it is. */
   private place (key: Key, m: Member): void {
     if (m.expiresAt !== undefined) this.expiryAt = Math.min(this.expiryAt, m.expiresAt + this.c.maxClockSkewMs)
-    const enroll = this.c.replica.liveEnroll(key)
-    const state = this.c.stateOf(key)
-    const k = this.known.get(key.mapKey)
-    if (k === undefined) {
-      const info = toPeerInfo(m, state)
-      this.known.set(key.mapKey, { info, enroll, state })
-      this.c.emitAdd(info)
-      return
-    }
-    if (k.enroll === enroll && k.state === state && k.info.rank === m.rank) return
-    const info = toPeerInfo(m, state)
-    const changed = !sameInfo(k.info, info)
-    k.info = info
-    k.enroll = enroll
-    k.state = state
-    if (changed) this.c.emitUpdate(info)
+    const info = peerInfoOf(m, this.c.replica.liveEnroll(key), this.c.stateOf(key))
+    const was = this.known.get(key.mapKey)
+    if (was === info) return
+    this.known.set(key.mapKey, info)
+    if (was === undefined) this.c.emitAdd(info)
+    else if (!sameInfo(was, info)) this.c.emitUpdate(info)
   }
 
-  private drop (id: string, k: Known): void {
+  private drop (id: string, info: PeerInfo): void {
     this.known.delete(id)
-    this.c.emitRemove(k.info, this.reasonFor(k.info))
+    this.c.emitRemove(info, this.reasonFor(info))
   }
 
   private reasonFor (p: PeerInfo): PeerRemoveReason {
