@@ -4,7 +4,7 @@
  * `wg show IFACE dump` as wireguard-tools writes it; plus a text mutator for the fuzz tests.
  */
 import { expect } from 'chai'
-import type { DeviceState, WgPeer } from '../../lib/wireguard/backend.js'
+import type { DeviceState, PeerUpsert, WgPeer } from '../../lib/wireguard/backend.js'
 import { canonicalCidr, formatCidr, formatEndpoint } from '../../lib/wireguard/cidr.js'
 import { Key } from '../../lib/identity/key.js'
 import { generateWgKeyPair, type WgKeyPair } from '../../lib/identity/wg-key.js'
@@ -153,3 +153,24 @@ export function expectWellFormed (s: DeviceState): void {
     expect(typeof p.hasPresharedKey).to.equal('boolean')
   }
 }
+
+/** N peers with a /128 each, an IPv4 /32 on every third, endpoints v4 and v6, keepalive 25, a PSK on some. */
+export function randomPeers (r: SeededRandom, n: number): PeerUpsert[] {
+  const out: PeerUpsert[] = []
+  for (let i = 0; i < n; i++) {
+    const v6 = new Uint8Array(16)
+    v6.set([0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a])
+    v6.set(r.bytes(10), 6)
+    const allowedIps = [formatCidr({ family: 6, bytes: v6, prefix: 128 })]
+    if (i % 3 === 0) allowedIps.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`)
+    out.push({
+      publicKey: Key.fromBytes(r.bytes(32)),
+      allowedIps,
+      endpoint: i % 2 === 0 ? { host: `192.0.2.${1 + (i % 250)}`, port: 1024 + i } : { host: `2001:db8::${(i + 1).toString(16)}`, port: 51820 },
+      persistentKeepaliveS: 25,
+      presharedKey: i % 10 === 0 ? r.bytes(32) : undefined
+    })
+  }
+  return out
+}
+

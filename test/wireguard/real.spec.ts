@@ -7,9 +7,8 @@ import { execFileSync } from 'node:child_process'
 import { expect } from 'chai'
 import { Key } from '../../lib/identity/key.js'
 import { generateWgKeyPair } from '../../lib/identity/wg-key.js'
-import type { SeededRandom } from '../../lib/random.js'
 import type { DeviceState, PeerUpsert, WireGuardBackend } from '../../lib/wireguard/backend.js'
-import { canonicalCidr, formatCidr } from '../../lib/wireguard/cidr.js'
+import { canonicalCidr } from '../../lib/wireguard/cidr.js'
 import { createUserspaceLink, type UserspaceLink } from '../../lib/wireguard/userspace-link.js'
 import { UapiBackend } from '../../lib/wireguard/uapi.js'
 import { WgCliBackend } from '../../lib/wireguard/wg-cli.js'
@@ -17,30 +16,11 @@ import { parseDump } from '../../lib/wireguard/wg-dump.js'
 import { expectRejectCode } from '../helpers/expect-code.js'
 import { requireOrSkip, requireRootOrSkip } from '../helpers/require-tool.js'
 import { withSeed } from '../helpers/seed.js'
+import { randomPeers } from './gen.js'
 import { createNetns, deleteNetns, uniqueTag } from './netns.js'
 
 const WG = 'WIREMESH_ERR_WIREGUARD'
 const N = 1000
-
-/** N peers with a /128 each, an IPv4 /32 on every third, endpoints v4 and v6, keepalive 25, a PSK on some. */
-export function randomPeers (r: SeededRandom, n: number): PeerUpsert[] {
-  const out: PeerUpsert[] = []
-  for (let i = 0; i < n; i++) {
-    const v6 = new Uint8Array(16)
-    v6.set([0xfd, 0x12, 0x34, 0x56, 0x78, 0x9a])
-    v6.set(r.bytes(10), 6)
-    const allowedIps = [formatCidr({ family: 6, bytes: v6, prefix: 128 })]
-    if (i % 3 === 0) allowedIps.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`)
-    out.push({
-      publicKey: Key.fromBytes(r.bytes(32)),
-      allowedIps,
-      endpoint: i % 2 === 0 ? { host: `192.0.2.${1 + (i % 250)}`, port: 1024 + i } : { host: `2001:db8::${(i + 1).toString(16)}`, port: 51820 },
-      persistentKeepaliveS: 25,
-      presharedKey: i % 10 === 0 ? r.bytes(32) : undefined
-    })
-  }
-  return out
-}
 
 /** What `read()` must show for these upserts (fresh peers): one comparable line per peer, sorted. */
 function expected (upserts: PeerUpsert[]): string[] {
