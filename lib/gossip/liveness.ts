@@ -123,16 +123,43 @@ export interface ProbeNacks {
   received: number
 }
 
-interface Entry {
+/**
+ * A member as added and not changed since: alive at the incarnation it was added with. One
+ * object per (key, incarnation, instant), shared by every node that added the member so (a
+ * simulator's nodes add the whole org at the same instant), so a table of untouched members
+ * costs a map entry each. The first change makes it an `Entry` (`touch`).
+ */
+interface Seed {
   readonly key: Key
-  state: LivenessState
-  incarnation: number
-  stateChangeMs: number
-  suspicion: Suspicion | undefined
-  /** `seq` when we last heard from it (ack or packet); compared with `suspectedSeq`. */
-  heardSeq: number
-  suspectedSeq: number
+  readonly incarnation: number
+  readonly stateChangeMs: number
 }
+
+/** The seed last made for each key, process-wide. */
+const seeds = new WeakMap<Key, Seed>()
+
+function seedOf (key: Key, incarnation: number, stateChangeMs: number): Seed {
+  let s = seeds.get(key)
+  if (s === undefined || s.incarnation !== incarnation || s.stateChangeMs !== stateChangeMs) {
+    s = Object.freeze({ key, incarnation, stateChangeMs })
+    seeds.set(key, s)
+  }
+  return s
+}
+
+/** A member whose liveness changed since it was added (or that we heard from while suspect). */
+class Entry {
+  state: LivenessState = 'alive'
+  suspicion: Suspicion | undefined = undefined
+  /** `seq` when we last heard from it (ack or packet); compared with `suspectedSeq`. */
+  heardSeq = 0
+  suspectedSeq = 0
+  constructor (readonly key: Key, public incarnation: number, public stateChangeMs: number) {}
+}
+
+type Slot = Entry | Seed
+
+function stateOf (e: Slot): LivenessState { return e instanceof Entry ? e.state : 'alive' }
 
 export class Liveness extends TypedEventTarget<LivenessEvents> {
   readonly awareness: Awareness
@@ -140,7 +167,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   private readonly random: Random
   private readonly self: Key
   private readonly cfg: GossipConfig
-  private readonly table = new Map<string, Entry>()
+  private readonly table = new Map<string, Slot>()
   private ownIncarnation: number
   /** The probe order of this pass (map keys); may hold dead or removed members, skipped. */
   private order: string[] = []
@@ -193,7 +220,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   addMember (key: Key, incarnation = 0): boolean {
     const id = key.mapKey
     if (key.equals(this.self) || this.table.has(id) || !validIncarnation(incarnation)) return false
-    this.table.set(id, { key, state: 'alive', incarnation, stateChangeMs: this.clock.now(), suspicion: undefined, heardSeq: 0, suspectedSeq: 0 })
+    this.table.set(id, seedOf(key, incarnation, this.clock.now()))
     this.ring = undefined
     // Into a random slot of what is left of this pass, so it is probed in this pass (memberlist
     // puts it anywhere in the list, which may leave it unprobed for up to two passes).
@@ -207,7 +234,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     const id = key.mapKey
     const e = this.table.get(id)
     if (e === undefined) return false
-    e.suspicion?.cancel()
+    if (e instanceof Entry) e.suspicion?.cancel()
     this.table.delete(id)
     this.ring = undefined
     const at = this.order.indexOf(id)
@@ -243,7 +270,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
       }
       const id = this.order[this.index++]
       const e = this.table.get(id)
-      if (e === undefined || e.state === 'dead') continue
+      if (e === undefined || stateOf(e) === 'dead') continue
       this.probe = { id, resolved: false }
       return snapshot(e)
     }
@@ -266,7 +293,9 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     const id = key.mapKey
     const e = this.table.get(id)
     if (e === undefined) return false
-    e.heardSeq = ++this.seq
+    // Only a suspicion reads it, and a suspicion makes an Entry: an untouched member needs none.
+    const seq = ++this.seq
+    if (e instanceof Entry) e.heardSeq = seq
     if (this.probe?.id !== id || this.probe.resolved) return false
     this.probe.resolved = true
     this.awareness.applyDelta(-1)
@@ -285,15 +314,16 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     this.probe.resolved = true
     const expected = Math.max(0, Math.floor(nacks.expected))
     this.awareness.applyDelta(expected > 0 ? Math.max(0, expected - Math.max(0, Math.floor(nacks.received))) : 1)
-    return this.suspect(e, e.incarnation, this.self)
+    return this.suspect(id, e, e.incarnation, this.self)
   }
 
   /** An alive claim. About ourselves with a higher incarnation (our own stale past): refute. */
   onAlive (key: Key, incarnation: number): LivenessBroadcast | undefined {
     if (!validIncarnation(incarnation)) return undefined
     if (key.equals(this.self)) return incarnation > this.ownIncarnation ? this.refute(incarnation) : undefined
-    const e = this.table.get(key.mapKey)
-    if (e === undefined || incarnation <= e.incarnation) return undefined
+    const slot = this.table.get(key.mapKey)
+    if (slot === undefined || incarnation <= slot.incarnation) return undefined
+    const e = this.touch(key.mapKey, slot)
     const wasDead = e.state === 'dead'
     this.clearSuspicion(e)
     this.setState(e, 'alive', incarnation)
@@ -310,15 +340,16 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     if (!validIncarnation(incarnation)) return undefined
     if (key.equals(this.self)) return incarnation >= this.ownIncarnation ? this.refute(incarnation) : undefined
     const e = this.table.get(key.mapKey)
-    return e === undefined ? undefined : this.suspect(e, incarnation, from)
+    return e === undefined ? undefined : this.suspect(key.mapKey, e, incarnation, from)
   }
 
   /** A dead claim. About ourselves (at ≥ our incarnation): refute. About a member: it is dead now. */
   onDead (key: Key, incarnation: number, from: Key = this.self): LivenessBroadcast | undefined {
     if (!validIncarnation(incarnation)) return undefined
     if (key.equals(this.self)) return incarnation >= this.ownIncarnation ? this.refute(incarnation) : undefined
-    const e = this.table.get(key.mapKey)
-    if (e === undefined || incarnation < e.incarnation || e.state === 'dead') return undefined
+    const slot = this.table.get(key.mapKey)
+    if (slot === undefined || incarnation < slot.incarnation || stateOf(slot) === 'dead') return undefined
+    const e = this.touch(key.mapKey, slot)
     this.clearSuspicion(e)
     this.die(e, incarnation, 'claim')
     return { type: 'dead', key: e.key, incarnation, from }
@@ -330,17 +361,27 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   /** Cancels every timer this instance scheduled; afterwards no new suspicion timer is started (until `start()`). Idempotent. */
   stop (): void {
     this.stopped = true
-    for (const e of this.table.values()) this.clearSuspicion(e)
+    for (const e of this.table.values()) if (e instanceof Entry) this.clearSuspicion(e)
     this.probe = undefined
   }
 
-  private suspect (e: Entry, incarnation: number, from: Key): LivenessBroadcast | undefined {
-    if (incarnation < e.incarnation) return undefined
+  /** The member's Entry, made from its seed (in place: the table keeps its order) if it has none yet. */
+  private touch (id: string, slot: Slot): Entry {
+    if (slot instanceof Entry) return slot
+    const e = new Entry(slot.key, slot.incarnation, slot.stateChangeMs)
+    this.table.set(id, e)
+    return e
+  }
+
+  private suspect (id: string, slot: Slot, incarnation: number, from: Key): LivenessBroadcast | undefined {
+    if (incarnation < slot.incarnation) return undefined
+    const state = stateOf(slot)
+    if (state === 'dead') return undefined
+    const e = this.touch(id, slot)
     if (e.state === 'suspect') {
       // Only an independent confirmation is news; after stop() there is no timer to shorten.
       return e.suspicion?.confirm(from) === true ? { type: 'suspect', key: e.key, incarnation, from } : undefined
     }
-    if (e.state !== 'alive') return undefined
     this.setState(e, 'suspect', incarnation)
     this.startSuspicion(e, from)
     return { type: 'suspect', key: e.key, incarnation, from }
@@ -393,7 +434,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   }
 
   /** The first member after us in key order that is not dead (wrapping), or undefined. */
-  private ringSuccessor (): Entry | undefined {
+  private ringSuccessor (): Slot | undefined {
     this.ring ??= [...this.table.keys()].sort()
     const ring = this.ring
     if (ring.length === 0) return undefined
@@ -403,7 +444,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     while (lo < hi) { const mid = (lo + hi) >> 1; if (ring[mid] <= me) lo = mid + 1; else hi = mid }
     for (let i = 0; i < ring.length; i++) {
       const e = this.table.get(ring[(lo + i) % ring.length])
-      if (e !== undefined && e.state !== 'dead') return e
+      if (e !== undefined && stateOf(e) !== 'dead') return e
     }
     return undefined
   }
@@ -424,6 +465,6 @@ function validIncarnation (i: number): boolean {
   return Number.isSafeInteger(i) && i >= 0 && i <= MAX_COUNTER
 }
 
-function snapshot (e: Entry): MemberLiveness {
-  return { key: e.key, state: e.state, incarnation: e.incarnation, stateChangeMs: e.stateChangeMs }
+function snapshot (e: Slot): MemberLiveness {
+  return { key: e.key, state: stateOf(e), incarnation: e.incarnation, stateChangeMs: e.stateChangeMs }
 }
