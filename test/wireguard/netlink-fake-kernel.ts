@@ -50,6 +50,8 @@ export class FakeKernel {
   requests: Uint8Array[] = []
   /** Tests: the next SET fails with this errno before changing anything. */
   failNextSet: number | undefined
+  /** Tests: how many SETs pass before `failNextSet` applies. */
+  passSetsBeforeFailing = 0
   /** Tests: a reply with this (old) seq is sent before each real reply. */
   staleSeq: number | undefined
   /** Tests: replies carry this seq instead of the request's. */
@@ -118,7 +120,8 @@ export class FakeKernel {
 
   private set (d: Uint8Array, m: NlMessage): void {
     const r = this.checkIfname(d, m)
-    if (this.failNextSet !== undefined) { const e = this.failNextSet; this.failNextSet = undefined; throw new Refused(e) }
+    if (this.failNextSet !== undefined && this.passSetsBeforeFailing > 0) this.passSetsBeforeFailing--
+    else if (this.failNextSet !== undefined) { const e = this.failNextSet; this.failNextSet = undefined; throw new Refused(e) }
     const attrs = parseAttrs(d, m.start + GENL_HDRLEN, m.end)
     const get = (t: number): NlAttr | undefined => attrs.find(a => a.type === t)
     const flags = get(WGDEVICE_A_FLAGS) !== undefined ? r.u32(get(WGDEVICE_A_FLAGS)!) : 0
