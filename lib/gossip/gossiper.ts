@@ -69,7 +69,7 @@ import { Liveness, type LivenessBroadcast, type PeerLivenessDetail } from './liv
 import { decodeMessage, encodeMessage, HEADS_HASH_BYTES, type Items, paginate } from './messages.js'
 import { decodeSignedNodeState, signNodeState, verifyNodeState, type NodeEndpoint, type NodeState, type SignedNodeState } from './node-state.js'
 import { Prober, type ProberStats } from './prober.js'
-import { StateTable } from './state-table.js'
+import { StateTable, type StateTableBase } from './state-table.js'
 import type { Transport } from './transport.js'
 
 /** Worst-case per-item framing: varuint(length << 2 | kind) for items ≤ 4 KB. */
@@ -91,6 +91,8 @@ const REPLY_INTERVAL_MS = 50
 const EXPIRY_CHECK_MS = 10_000
 /** Endpoint sources in order of preference, for a member we have not heard from. */
 const SOURCE_RANK: Record<string, number> = { static: 0, listen: 1, reflexive: 2, wireguard: 3 }
+/** Warm-start tables by the known-states array and the (shared) log they were offered against. */
+const warmStarts = new WeakMap<ReadonlyArray<Uint8Array | SignedNodeState>, WeakMap<OpLog, { base: StateTableBase, accepted: NodeState[] }>>()
 /** Each node state's preferred endpoint, process-wide (states are immutable and shared by every node that holds them). */
 const preferred = new WeakMap<NodeState, Endpoint | null>()
 
@@ -288,14 +290,40 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     this.appMetadata = init.appMetadata ?? new Uint8Array(0)
     this.own = this.signOwn()
     this.refreshSenders()
-    for (const s of init.knownStates ?? []) {
+    if (init.knownStates !== undefined) this.warmStart(init.knownStates)
+  }
+
+  /**
+   * Offers the known states. What that gives depends on the states and the member set only,
+   * so gossipers on one shared replica core (a simulator's pool) that got the very same array
+   * share the table that results (`StateTable.share`) instead of each offering all N.
+   */
+  private warmStart (known: ReadonlyArray<Uint8Array | SignedNodeState>): void {
+    const log = this.replica.log
+    const memo = warmStarts.get(known)?.get(log)
+    if (memo !== undefined) {
+      this.states.startFrom(memo.base)
+      for (const st of memo.accepted) this.liveness.onAlive(st.wgPublicKey, st.incarnation)
+      return
+    }
+    const accepted: NodeState[] = []
+    for (const s of known) {
       const r = s instanceof Uint8Array ? this.states.offer(s) : this.states.offerSigned(s)
       if (r.accepted) {
         const st = r.held.signed.state
+        accepted.push(st)
         this.liveness.onAlive(st.wgPublicKey, st.incarnation)
       }
     }
+    // Worth it only where the core is shared; a private one's log is nobody else's key.
+    if (!this.replica.isShared) return
+    let byLog = warmStarts.get(known)
+    if (byLog === undefined) { byLog = new WeakMap(); warmStarts.set(known, byLog) }
+    byLog.set(log, { base: this.states.share(), accepted })
   }
+
+  /** The shared state table this gossiper still holds unchanged, if any (a key for what derives from it). */
+  get sharedStates (): StateTableBase | undefined { return this.states.unchangedBase }
 
   /** Attaches to the transport and replica and starts the timers. Idempotent. */
   start (): void {

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto'
 import type { Key } from '../identity/key.js'
 import { toKeyString } from '../util/bytes.js'
 import { LruCache } from '../wire/lru.js'
+import { OverlayMap } from '../util/overlay-map.js'
 import { STATE_BUCKETS, STATE_HASH_BYTES, type StateBucket } from './messages.js'
 import { decodeSignedNodeState, encodeSignedNodeState, newer, verifyNodeState, type NodeState, type SignedNodeState } from './node-state.js'
 
@@ -57,12 +58,21 @@ export interface StateTableComponents {
   signKeyOf: (wgKey: Key) => Key | undefined
 }
 
+/** A frozen table content (`StateTable.share`). */
+export interface StateTableBase {
+  readonly held: ReadonlyMap<string, HeldState>
+  readonly buckets: readonly StateBucket[]
+  readonly rejected: Readonly<StateTable['rejected']>
+}
+
 export function stateBucket (wgKey: Key): number { return wgKey.bytes[0] & (STATE_BUCKETS - 1) }
 
 export class StateTable {
   private readonly orgId: Uint8Array
   private readonly signKeyOf: (wgKey: Key) => Key | undefined
-  private readonly held = new Map<string, HeldState>()
+  /** Over a shared base once `share` or `startFrom` ran (an empty one before). */
+  private held = new OverlayMap<string, HeldState>()
+  private base: StateTableBase | undefined
   private readonly buckets: StateBucket[] = Array.from({ length: STATE_BUCKETS }, () => ({ count: 0, hash: new Uint8Array(STATE_HASH_BYTES) }))
   readonly rejected = { malformed: 0, 'not-member': 0, 'bad-signature': 0, stale: 0 }
 
@@ -76,6 +86,33 @@ export class StateTable {
   }
 
   get size (): number { return this.held.size }
+
+  /**
+   * Freezes what the table holds into a base for tables that would start alike (`startFrom`),
+   * and carries on over it. Thousands of simulated nodes warm-start from the same states: they
+   * then hold one table between them, each paying only for what it changes.
+   */
+  share (): StateTableBase {
+    const base: StateTableBase = { held: new Map(this.held), buckets: this.summary(), rejected: { ...this.rejected } }
+    this.held = new OverlayMap(base.held)
+    this.base = base
+    return base
+  }
+
+  /** The base this table was shared from or started from, while nothing changed since. */
+  get unchangedBase (): StateTableBase | undefined { return this.held.pristine ? this.base : undefined }
+
+  /** Starts an empty table as `base` was when shared (states, summary, rejection counts). */
+  startFrom (base: StateTableBase): void {
+    if (this.held.size !== 0) throw new RangeError('startFrom needs an empty state table')
+    this.held = new OverlayMap(base.held)
+    this.base = base
+    for (let b = 0; b < STATE_BUCKETS; b++) {
+      this.buckets[b].count = base.buckets[b].count
+      this.buckets[b].hash.set(base.buckets[b].hash)
+    }
+    for (const k of Object.keys(this.rejected) as Array<keyof StateTable['rejected']>) this.rejected[k] += base.rejected[k]
+  }
 
   get (wgKey: Key): HeldState | undefined { return this.held.get(wgKey.mapKey) }
 

@@ -204,6 +204,9 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   get size (): number { return this.log.size }
   get pending (): number { return this.c.ingestor.pending }
 
+  /** Whether the current core is a pool's, shared with other replicas (replica-pool.ts). */
+  get isShared (): boolean { return this.c.shared }
+
   /** Accepts wire ops from `source` (a peer id; quotas are per source). */
   async ingest (ops: Iterable<WireOp>, source = 'local'): Promise<IngestResult> {
     // One ingest at a time: a batch waits for its signatures off-thread, and a second batch

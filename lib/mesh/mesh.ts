@@ -175,7 +175,7 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
         incarnation: booted.incarnation,
         ...(cfg.advertise === undefined ? {} : { endpoints: [...cfg.advertise] }),
         appMetadata: cfg.appMetadata,
-        knownStates: [...cfg.nodeStates]
+        knownStates: cfg.nodeStates
       })
       const self = identity.wgPublicKey
       const peers = new PeerTracker({
