@@ -181,6 +181,7 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
       const peers = new PeerTracker({
         replica, clock, self, maxClockSkewMs,
         stateOf: k => gossiper.nodeState(k),
+        sharedStates: () => gossiper.sharedStates,
         emitAdd: p => { this.emit('peer:add', p) },
         emitUpdate: p => { this.emit('peer:update', p) },
         emitRemove: (peer, reason) => { this.emit('peer:remove', { peer, reason }) }

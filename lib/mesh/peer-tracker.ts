@@ -17,6 +17,8 @@
  */
 import type { Clock, TimerHandle } from '../clock.js'
 import type { NodeState } from '../gossip/node-state.js'
+import type { StateTableBase } from '../gossip/state-table.js'
+import { OverlayMap } from '../util/overlay-map.js'
 import type { Key } from '../identity/key.js'
 import type { LoggedOp } from '../membership/log.js'
 import { opSubject, ROLE_ADMIN } from '../membership/op.js'
@@ -35,11 +37,18 @@ export interface PeerTrackerComponents {
   stateOf: (key: Key) => NodeState | undefined
   /** The replica's expiry allowance (`ReplicaInit.maxClockSkewMs`). */
   maxClockSkewMs: number
+  /**
+   * The gossiper's warm-start state table while it is unchanged (`Gossiper.sharedStates`):
+   * then trackers on the same shared replica core start from one peer map (see `resync`).
+   */
+  sharedStates?: () => StateTableBase | undefined
   emitAdd: (peer: PeerInfo) => void
   emitUpdate: (peer: PeerInfo) => void
   emitRemove: (peer: PeerInfo, reason: PeerRemoveReason) => void
 }
 
+/** Peer maps first resyncs built, by the shared state table and log they were built from (`startShared`). */
+const startMaps = new WeakMap<StateTableBase, WeakMap<object, ReadonlyMap<string, PeerInfo>>>()
 /** Stands for "no node state" in `infos`. */
 const NO_STATE: object = Object.freeze({})
 /**
@@ -67,7 +76,8 @@ function peerInfoOf (m: Member, enroll: LoggedOp | undefined, state: NodeState |
 export class PeerTracker {
   private readonly c: PeerTrackerComponents
   /** What the program was last told of each peer (see `peerInfoOf`). */
-  private readonly known = new Map<string, PeerInfo>()
+  private known = new OverlayMap<string, PeerInfo>()
+  private resynced = false
   private expiryTimer: TimerHandle | undefined
   /** The earliest `expiresAt + skew` among the peers placed since the last full diff. */
   private expiryAt = Infinity
@@ -85,6 +95,10 @@ export class PeerTracker {
   /** Diffs every member. The first call (at start) adds every member already in the view. */
   resync (): void {
     if (this.stopped) return
+    if (!this.resynced) {
+      this.resynced = true
+      if (this.startShared()) return
+    }
     const members = this.c.replica.members()
     const live = new Set<string>()
     this.expiryAt = Infinity
@@ -95,6 +109,38 @@ export class PeerTracker {
     }
     for (const [id, k] of this.known) if (!live.has(id)) this.drop(id, k)
     this.armExpiry()
+  }
+
+  /**
+   * The first resync of a tracker whose replica core and state table are shared (a
+   * simulator's pool): every such tracker would build the same map of every member but
+   * itself, so they share one map of every member (built by the first) and each hides
+   * itself in its overlay. Same events, in the same order, as the plain first resync.
+   */
+  private startShared (): boolean {
+    const states = this.c.sharedStates?.()
+    const replica = this.c.replica
+    // With an expiry in the view, who is a member depends on the instant too.
+    if (states === undefined || !replica.isShared || replica.memberIndex().anyExpiry) return false
+    const log = replica.log
+    let base = startMaps.get(states)?.get(log)
+    if (base === undefined) {
+      const all = new Map<string, PeerInfo>()
+      for (const m of replica.members()) all.set(m.wgPublicKey.mapKey, peerInfoOf(m, replica.liveEnroll(m.wgPublicKey), states.held.get(m.wgPublicKey.mapKey)?.signed.state))
+      base = all
+      let byLog = startMaps.get(states)
+      if (byLog === undefined) { byLog = new WeakMap(); startMaps.set(states, byLog) }
+      byLog.set(log, base)
+    }
+    this.known = new OverlayMap(base)
+    this.known.delete(this.c.self.mapKey)
+    this.expiryAt = Infinity
+    for (const info of this.known.values()) {
+      if (info.expiresAt !== undefined) this.expiryAt = Math.min(this.expiryAt, info.expiresAt + this.c.maxClockSkewMs)
+      this.c.emitAdd(info)
+    }
+    this.armExpiry()
+    return true
   }
 
   /** Diffs what a batch of accepted ops can have changed. */
@@ -137,9 +183,12 @@ export class PeerTracker {
     const info = peerInfoOf(m, this.c.replica.liveEnroll(key), this.c.stateOf(key))
     const was = this.known.get(key.mapKey)
     if (was === info) return
+    // Equal, from another op object (a pool's new core copies its ops): keep ours, shared.
+    const same = was !== undefined && sameInfo(was, info)
+    if (same && was.overlayAddress === info.overlayAddress) return
     this.known.set(key.mapKey, info)
     if (was === undefined) this.c.emitAdd(info)
-    else if (!sameInfo(was, info)) this.c.emitUpdate(info)
+    else if (!same) this.c.emitUpdate(info)
   }
 
   private drop (id: string, info: PeerInfo): void {
