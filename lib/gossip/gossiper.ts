@@ -977,10 +977,12 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       this.queue.removeKey('c:' + k.mapKey)
       this.sealer.forget?.(k)
     }
+    const added: Array<[Key, number]> = []
     for (const [id, k] of m) {
       if (old.byId.has(id) || k.equals(me)) continue
-      this.liveness.addMember(k, this.states.state(k)?.incarnation ?? 0)
+      added.push([k, this.states.state(k)?.incarnation ?? 0])
     }
+    this.liveness.addMembers(added)
     this.afterRefresh(me, m)
   }
 

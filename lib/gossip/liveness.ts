@@ -229,6 +229,29 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     return true
   }
 
+  /**
+   * `addMember` for each, in order, with the same outcome (the same random draws, the same
+   * probe order) in O(n log n) instead of a splice each: a node that starts knowing 10,000
+   * members would otherwise move 5 × 10^7 array slots.
+   */
+  addMembers (list: ReadonlyArray<readonly [Key, number]>): void {
+    const added: string[] = []
+    const at: number[] = []
+    const now = this.clock.now()
+    const prefix = this.order.length
+    for (const [key, incarnation] of list) {
+      const id = key.mapKey
+      if (key.equals(this.self) || this.table.has(id) || !validIncarnation(incarnation)) continue
+      this.table.set(id, seedOf(key, incarnation, now))
+      // The slot addMember would splice into, in the order as it then was.
+      at.push(this.index + this.random.int(prefix + added.length - this.index + 1))
+      added.push(id)
+    }
+    if (added.length === 0) return
+    this.ring = undefined
+    this.order = spliceAll(this.order, added, at)
+  }
+
   /** A member the view removed: its entry and timer go. Returns false if it was unknown. */
   removeMember (key: Key): boolean {
     const id = key.mapKey
@@ -459,6 +482,33 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     this.order = order
     this.index = 0
   }
+}
+
+/**
+ * `order` after splicing `ids[i]` in at `at[i]` (a slot of the array as it was then), for
+ * i = 0, 1, …: the last one lands at its slot, each earlier one at its slot among those the
+ * later ones left free (a Fenwick tree finds it), and the old entries fill the rest in order.
+ */
+function spliceAll (order: readonly string[], ids: readonly string[], at: readonly number[]): string[] {
+  const n = order.length + ids.length
+  const tree = new Int32Array(n + 1)
+  for (let i = 1; i <= n; i++) { tree[i]++; const j = i + (i & -i); if (j <= n) tree[j] += tree[i] }
+  let top = 1
+  while (top * 2 <= n) top *= 2
+  const out: Array<string | undefined> = new Array(n)
+  for (let i = ids.length - 1; i >= 0; i--) {
+    // The (at[i] + 1)-th free slot.
+    let pos = 0
+    let rest = at[i] + 1
+    for (let step = top; step > 0; step >>= 1) {
+      if (pos + step <= n && tree[pos + step] < rest) { pos += step; rest -= tree[pos] }
+    }
+    out[pos] = ids[i]
+    for (let j = pos + 1; j <= n; j += j & -j) tree[j]--
+  }
+  let k = 0
+  for (let i = 0; i < n; i++) if (out[i] === undefined) out[i] = order[k++]
+  return out as string[]
 }
 
 function validIncarnation (i: number): boolean {

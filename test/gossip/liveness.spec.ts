@@ -419,3 +419,33 @@ describe('gossip/liveness', () => {
     })
   })
 })
+
+describe('Liveness.addMembers', () => {
+  it('gives the probe order and random draws of one addMember per key, whatever was there before', async function () {
+    await withSeed(this, random => {
+      for (let round = 0; round < 50; round++) {
+        const seed = random.int(2 ** 32)
+        const pool = Array.from({ length: 1 + random.int(40) }, () => Key.fromBytes(random.bytes(32)))
+        const before = pool.slice(0, random.int(pool.length))
+        const later = pool.slice(before.length)
+        // Duplicates, ourselves and a bad incarnation are skipped by both.
+        const batch: Array<[Key, number]> = later.map(k => [k, random.int(3)])
+        if (before.length > 0) batch.push([before[0], 0])
+        batch.push([self, 0], [Key.fromBytes(random.bytes(32)), -1])
+        const probes = random.int(before.length + 2)
+        const run = (bulk: boolean): string[] => {
+          const live = new Liveness({ clock: new ManualClock(), random: new SeededRandom(seed) }, { self, config: cfg })
+          for (const k of before) live.addMember(k)
+          const seen: string[] = []
+          for (let i = 0; i < probes; i++) seen.push(live.probeTarget()?.key.toBase64() ?? '-')
+          if (bulk) live.addMembers(batch)
+          else for (const [k, inc] of batch) live.addMember(k, inc)
+          for (let i = 0; i < 2 * pool.length + 2; i++) seen.push(live.probeTarget()?.key.toBase64() ?? '-')
+          seen.push(JSON.stringify(live.members().map(m => [m.key.toBase64(), m.incarnation])))
+          return seen
+        }
+        expect(run(true), `round ${round}`).to.deep.equal(run(false))
+      }
+    })
+  })
+})
