@@ -14,14 +14,17 @@
  * more SET_DEVICE messages of at most `maxMessageBytes`, each acknowledged before the next is
  * sent, so a failure names the first message the kernel refused and the ones before it stay
  * applied (the set is not atomic; the reconciler re-reads). A non-zero NLMSG_ERROR becomes a
- * `WireGuardError` with the kernel's errno as a positive number.
+ * `WireGuardError` with the kernel's errno as a positive number. A bad batch (`checkChange`)
+ * is an `InvalidConfigError` before anything is sent.
  *
  * Privileges: reading and writing a device need CAP_NET_ADMIN in the device's network
  * namespace (EPERM otherwise); the family lookup needs none.
  */
 import { AbortError, WireGuardError, WireGuardProtocolError } from '../errors.js'
 import type { AbortOptions } from '../gossip/transport.js'
+import { readFileSync } from 'node:fs'
 import type { DeviceChange, DeviceState, WireGuardBackend } from './backend.js'
+import { checkChange } from './change.js'
 import {
   DumpMerger, encodeGetDevice, encodeGetFamily, encodeSetDevice, errnoError, MAX_SET_MESSAGE_BYTES,
   NETLINK_GENERIC, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, parseDeviceMessage, parseFamilyId,
@@ -41,8 +44,6 @@ export interface NetlinkSocket {
 }
 
 export interface NetlinkBackendInit {
-  /** The WireGuard interface (1–15 bytes). It must exist: see kernel-link.ts to create it. */
-  iface: string
   /**
    * Largest SET_DEVICE message, bytes; default 8192 (`MAX_SET_MESSAGE_BYTES`, as
    * wireguard-tools). Smaller means more round trips; the kernel takes up to its socket
@@ -97,6 +98,27 @@ export async function openPackageSocket (load: () => Promise<NetlinkPackage> = a
   }
 }
 
+/**
+ * Endpoint zones as the kernel takes them: `fe80::1%eth0` becomes `fe80::1%<ifindex>` (from
+ * /sys/class/net; Node has no if_nametoindex). A read reports the numeric form.
+ */
+function withNumericZones (change: DeviceChange): DeviceChange {
+  const upserts = change.upserts?.map(u => {
+    const host = u.endpoint?.host
+    const pct = host?.indexOf('%') ?? -1
+    if (u.endpoint === undefined || host === undefined || pct < 0 || /^\d+$/.test(host.slice(pct + 1))) return u
+    const zone = host.slice(pct + 1)
+    let index: string
+    try {
+      index = readFileSync(`/sys/class/net/${zone}/ifindex`, 'utf8').trim()
+    } catch (err) {
+      throw new WireGuardError(`endpoint zone ${zone} is not an interface here`, { backend: BACKEND, op: 'apply', errno: 19, cause: err })
+    }
+    return { ...u, endpoint: { host: `${host.slice(0, pct)}%${index}`, port: u.endpoint.port } }
+  })
+  return { ...change, upserts }
+}
+
 interface Pending {
   seq: number
   /** Called with each message of a datagram addressed to `seq`; returns true when the request is complete. */
@@ -121,8 +143,9 @@ export class NetlinkBackend implements WireGuardBackend {
   /** Replies dropped because their request had ended (timed out or aborted). */
   staleReplies = 0
 
-  constructor (init: NetlinkBackendInit) {
-    this.iface = init.iface
+  /** `iface`: the WireGuard interface (1–15 bytes); it must exist (kernel-link.ts creates it). */
+  constructor (iface: string, init: NetlinkBackendInit = {}) {
+    this.iface = iface
     this.maxMessageBytes = init.maxMessageBytes ?? MAX_SET_MESSAGE_BYTES
     this.requestTimeoutMs = init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
     if (!Number.isInteger(this.maxMessageBytes) || this.maxMessageBytes < 512 || this.maxMessageBytes > 65536) {
@@ -151,8 +174,10 @@ export class NetlinkBackend implements WireGuardBackend {
 
   async apply (change: DeviceChange, options: AbortOptions = {}): Promise<void> {
     await this.serial(async () => {
+      // A caller's mistake is the same InvalidConfigError from every backend, before anything is sent.
+      const checked = withNumericZones(checkChange(change))
       const family = await this.family(options)
-      const msgs = encodeSetDevice(family, this.iface, change, this.maxMessageBytes)
+      const msgs = encodeSetDevice(family, this.iface, checked, this.maxMessageBytes)
       for (let i = 0; i < msgs.length; i++) {
         try {
           await this.transact(msgs[i], 'apply', options, () => false)

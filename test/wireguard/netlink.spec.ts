@@ -21,7 +21,7 @@ function peers (n: number, seed = 1): PeerUpsert[] {
 describe('wireguard/netlink backend (fake kernel socket)', () => {
   function setup (): { k: FakeKernel, b: NetlinkBackend } {
     const k = new FakeKernel()
-    const b = new NetlinkBackend({ iface: k.ifname, openSocket: async () => k.socket(), requestTimeoutMs: 500 })
+    const b = new NetlinkBackend(k.ifname, { openSocket: async () => k.socket(), requestTimeoutMs: 500 })
     return { k, b }
   }
 
@@ -76,9 +76,24 @@ describe('wireguard/netlink backend (fake kernel socket)', () => {
     await b.close()
   })
 
+  it('a bad batch is an InvalidConfigError before anything is sent; a zone name becomes its interface index', async () => {
+    const { k, b } = setup()
+    await b.read()
+    const sent = k.requests.length
+    await expectRejectCode(b.apply({ upserts: [{ publicKey: peers(1)[0].publicKey, allowedIps: ['10.1.2.3/8'] }] }), 'WIREMESH_ERR_INVALID_CONFIG')
+    await expectRejectCode(b.apply({ listenPort: 70000 }), 'WIREMESH_ERR_INVALID_CONFIG')
+    expect(k.requests.length).to.equal(sent)
+    const pk = peers(1)[0].publicKey
+    await b.apply({ upserts: [{ publicKey: pk, endpoint: { host: 'fe80::1%lo', port: 51820 } }] })
+    expect((await b.read()).peers[0].endpoint).to.deep.equal({ host: 'fe80::1%1', port: 51820 }) // lo is ifindex 1
+    const err = await expectRejectCode(b.apply({ upserts: [{ publicKey: pk, endpoint: { host: 'fe80::1%nosuchif0', port: 1 } }] }), 'WIREMESH_ERR_WIREGUARD') as WireGuardError
+    expect(err.errno).to.equal(19)
+    await b.close()
+  })
+
   it('reading a missing interface is ENODEV', async () => {
     const k = new FakeKernel()
-    const b = new NetlinkBackend({ iface: 'nosuch0', openSocket: async () => k.socket() })
+    const b = new NetlinkBackend('nosuch0', { openSocket: async () => k.socket() })
     const err = await expectRejectCode(b.read(), 'WIREMESH_ERR_WIREGUARD') as WireGuardError
     expect([err.errno, err.op]).to.deep.equal([19, 'read'])
     await b.close()
@@ -122,7 +137,7 @@ describe('wireguard/netlink backend (this machine\'s kernel)', () => {
   it('opens the real socket through the netlink package; with no wireguard family (or no such device) the errno is the kernel\'s', async () => {
     // This kernel has no WireGuard module: the family lookup gets ENOENT. On a kernel with
     // one, the lookup succeeds and the dump of a missing device gets ENODEV.
-    const b = new NetlinkBackend({ iface: 'wmnosuch0' })
+    const b = new NetlinkBackend('wmnosuch0')
     const err = await expectRejectCode(b.read(), 'WIREMESH_ERR_WIREGUARD') as WireGuardError
     expect([2, 19]).to.include(err.errno)
     await b.close()

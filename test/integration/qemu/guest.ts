@@ -116,7 +116,7 @@ async function main (): Promise<void> {
   steps.linkCreated = link.created
   const addr = execFileSync('ip', ['-6', 'addr', 'show', 'dev', IFACE], { encoding: 'utf8' })
   check(/fd00:1::1\/48/.test(addr), `address missing: ${addr}`)
-  const b = new NetlinkBackend({ iface: IFACE })
+  const b = new NetlinkBackend(IFACE)
   const priv = clampPrivateKey(randomBytes(32))
   await timed('applyDevice', async () => await b.apply({ privateKey: priv, listenPort: 51820 }))
   const empty = await b.read()
@@ -138,7 +138,7 @@ async function main (): Promise<void> {
   diffWg(s2, 'after500')
 
   // Refused and malformed requests: the kernel's errno, as a WireGuardError.
-  const other = new NetlinkBackend({ iface: 'nosuch0' })
+  const other = new NetlinkBackend('nosuch0')
   errnos.readMissingDevice = await errnoOf(async () => await other.read())
   errnos.applyMissingDevice = await errnoOf(async () => await other.apply({ listenPort: 1 }))
   await other.close()
