@@ -135,15 +135,17 @@ interface Seed {
   readonly stateChangeMs: number
 }
 
-/** The seed last made for each key, process-wide. */
-const seeds = new WeakMap<Key, Seed>()
+/** The last few seeds made for each key, process-wide (a warm start makes two: added, then its state's incarnation). */
+const seeds = new WeakMap<Key, Seed[]>()
+const SEEDS_PER_KEY = 4
 
 function seedOf (key: Key, incarnation: number, stateChangeMs: number): Seed {
-  let s = seeds.get(key)
-  if (s === undefined || s.incarnation !== incarnation || s.stateChangeMs !== stateChangeMs) {
-    s = Object.freeze({ key, incarnation, stateChangeMs })
-    seeds.set(key, s)
-  }
+  let list = seeds.get(key)
+  if (list === undefined) { list = []; seeds.set(key, list) }
+  for (const s of list) if (s.incarnation === incarnation && s.stateChangeMs === stateChangeMs) return s
+  const s = Object.freeze({ key, incarnation, stateChangeMs })
+  if (list.length === SEEDS_PER_KEY) list.shift()
+  list.push(s)
   return s
 }
 
@@ -346,7 +348,12 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     if (key.equals(this.self)) return incarnation > this.ownIncarnation ? this.refute(incarnation) : undefined
     const slot = this.table.get(key.mapKey)
     if (slot === undefined || incarnation <= slot.incarnation) return undefined
-    const e = this.touch(key.mapKey, slot)
+    if (!(slot instanceof Entry)) {
+      // Alive, now at a higher incarnation since this instant: a seed still.
+      this.table.set(key.mapKey, seedOf(slot.key, incarnation, this.clock.now()))
+      return { type: 'alive', key: slot.key, incarnation, from: slot.key }
+    }
+    const e = slot
     const wasDead = e.state === 'dead'
     this.clearSuspicion(e)
     this.setState(e, 'alive', incarnation)
