@@ -965,11 +965,11 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     const m = index.byId
     this.anyExpiry = index.anyExpiry
     this.senders = index
-    this.selfAt = index.list.findIndex(k => k.equals(me))
+    this.selfAt = index.list.findIndex(k => k.mapKey === me.mapKey)
     this.senderCount = index.list.length - (this.selfAt >= 0 ? 1 : 0)
     if (old === index) return this.afterRefresh(me, m)
     for (const [id, k] of old.byId) {
-      if (m.has(id) || k.equals(me)) continue
+      if (m.has(id) || k.mapKey === me.mapKey) continue
       this.liveness.removeMember(k)
       this.states.remove(k)
       for (const book of [this.learned, this.book, this.lastPullAt, this.lastReplyAt, this.lastToldDeadAt, this.lastPageOf]) book.delete(k.mapKey)
@@ -979,7 +979,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     }
     const added: Array<[Key, number]> = []
     for (const [id, k] of m) {
-      if (old.byId.has(id) || k.equals(me)) continue
+      if (old.byId.has(id) || k.mapKey === me.mapKey) continue
       added.push([k, this.states.state(k)?.incarnation ?? 0])
     }
     this.liveness.addMembers(added)

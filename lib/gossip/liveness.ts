@@ -243,7 +243,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     const prefix = this.order.length
     for (const [key, incarnation] of list) {
       const id = key.mapKey
-      if (key.equals(this.self) || this.table.has(id) || !validIncarnation(incarnation)) continue
+      if (id === this.self.mapKey || this.table.has(id) || !validIncarnation(incarnation)) continue
       this.table.set(id, seedOf(key, incarnation, now))
       // The slot addMember would splice into, in the order as it then was.
       at.push(this.index + this.random.int(prefix + added.length - this.index + 1))
@@ -345,7 +345,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   /** An alive claim. About ourselves with a higher incarnation (our own stale past): refute. */
   onAlive (key: Key, incarnation: number): LivenessBroadcast | undefined {
     if (!validIncarnation(incarnation)) return undefined
-    if (key.equals(this.self)) return incarnation > this.ownIncarnation ? this.refute(incarnation) : undefined
+    if (key.mapKey === this.self.mapKey) return incarnation > this.ownIncarnation ? this.refute(incarnation) : undefined
     const slot = this.table.get(key.mapKey)
     if (slot === undefined || incarnation <= slot.incarnation) return undefined
     if (!(slot instanceof Entry)) {
