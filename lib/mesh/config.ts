@@ -31,6 +31,11 @@ import type { BatchVerifier } from '../membership/verify.js'
 import type { Random } from '../random.js'
 import { PairSecretCache } from '../wire/seal.js'
 import type { MeshStorage } from './storage.js'
+import type { WireGuardBackend } from '../wireguard/backend.js'
+import type { NetlinkBackendInit } from '../wireguard/netlink.js'
+import { type ReconcilerConfig, type ReconcilerInit, resolveReconcilerInit } from '../wireguard/reconciler.js'
+import type { UapiInit } from '../wireguard/uapi.js'
+import type { WgCliInit } from '../wireguard/wg-cli.js'
 
 /**
  * The default gossip socket: every IPv4 interface, port 51821 (WireGuard's own default is
@@ -41,6 +46,18 @@ export const DEFAULT_LISTEN = '0.0.0.0:51821'
 export const IDENTITY_FILE = 'identity.json'
 /** Bootstrap members a node may be given (an invite carries at most 16 too). */
 export const MAX_BOOTSTRAP = 16
+
+/**
+ * A WireGuard backend for the Mesh to create at `start()` and close at `stop()` (the device,
+ * the interface itself, must exist: see `createUserspaceLink` / `createKernelLink`).
+ */
+export type BackendSpec =
+  | { kind: 'memory', iface?: string }
+  | ({ kind: 'uapi', iface: string } & UapiInit)
+  | ({ kind: 'wg-cli', iface: string } & WgCliInit)
+  | ({ kind: 'netlink', iface: string } & NetlinkBackendInit)
+
+const BACKEND_KINDS = ['memory', 'uapi', 'wg-cli', 'netlink']
 
 /** A new org, created when the state is empty (this identity becomes its root admin). */
 export interface MeshOrgInit {
@@ -81,10 +98,24 @@ export interface MeshInit {
   /** A preset (`lan` — the default —, `wan`, `local`, `sim`) or fields over one (`{ preset: 'wan', fanout: 5 }`). */
   gossip?: GossipPresetName | (GossipInit & { preset?: GossipPresetName })
   /**
-   * The WireGuard backend (a later issue). Kept as given and exposed as `mesh.backend`; without
-   * one the mesh runs in direct mode (gossip on the underlay, no interface touched).
+   * The WireGuard device to keep in step with the view (DESIGN §5). A `WireGuardBackend` is
+   * used as given and stays the caller's to close; a `BackendSpec` (`{ kind: 'uapi', iface:
+   * 'wm0' }`) is created by `start()` and closed by `stop()`. Either way `start()` runs a
+   * `Reconciler` on it that follows the peer events (revoked, removed, left and expired
+   * members are removed), and `stop()` stops it. The interface itself (its private key, listen
+   * port, overlay address and route) is the caller's to set up, with `createUserspaceLink` or
+   * `createKernelLink`: the key must be this node's WireGuard key, the port the org's
+   * `listenPort`. Default none: direct mode (gossip on the underlay, no interface touched).
+   * Gossip stays on the underlay with a backend too (overlay mode is a later step).
    */
-  backend?: unknown
+  backend?: WireGuardBackend | BackendSpec
+  /**
+   * Reconciler knobs (`ReconcilerInit`: keepalive, resync interval, debounce, retry backoff,
+   * error threshold, exclusive). Defaults as documented there, except `keepaliveS`, which
+   * defaults to the org's (`OrgParams.keepaliveS`, 25 unless the org says otherwise), and
+   * `managedPrefixes`, which defaults to the org /48. Only with `backend`.
+   */
+  wireguard?: ReconcilerInit
   /** Default: a `UdpTransport` bound to `listen`. Started by `start()` if it is not already, and then stopped by `stop()`. */
   transport?: Transport
   /** `real` (default): sealed with X25519 + ChaCha20-Poly1305. `null`: FOR LARGE SIMULATIONS ONLY, authenticates nothing. */
@@ -134,7 +165,10 @@ export interface MeshConfig {
   readonly joinTargets: ReadonlyArray<{ wgPublicKey: Key, endpoint: Endpoint }>
   readonly org: Required<MeshOrgInit> | undefined
   readonly gossip: GossipConfig
-  readonly backend: unknown
+  readonly backend: WireGuardBackend | BackendSpec | undefined
+  /** Checked; `wireguardInit` is what was given (the org fills `keepaliveS` and `managedPrefixes` at start). */
+  readonly wireguard: ReconcilerConfig | undefined
+  readonly wireguardInit: ReconcilerInit
   readonly transport: Transport | undefined
   readonly sealer: 'real' | 'null'
   readonly clock: Clock | undefined
@@ -148,7 +182,7 @@ export interface MeshConfig {
 }
 
 const KNOWN: ReadonlySet<string> = new Set([
-  'identity', 'stateDir', 'storage', 'listen', 'advertise', 'bootstrap', 'invite', 'org', 'gossip', 'backend',
+  'identity', 'stateDir', 'storage', 'listen', 'advertise', 'bootstrap', 'invite', 'org', 'gossip', 'backend', 'wireguard',
   'transport', 'sealer', 'clock', 'random', 'nodeStates', 'appMetadata', 'store', 'verifier', 'pairSecrets', 'replicaPool'
 ])
 
@@ -177,6 +211,9 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
   if (defined('clock')) duck(init.clock, 'clock', ['now', 'monotonic', 'schedule', 'cancel'])
   if (defined('random')) duck(init.random, 'random', ['next', 'int', 'bytes'])
   if (defined('verifier')) duck(init.verifier, 'verifier', ['verifyBatch'])
+  if (defined('backend')) parseBackend(init.backend)
+  if (defined('wireguard') && !defined('backend')) bad('wireguard options need a backend')
+  const wireguard = defined('backend') ? resolveReconcilerInit(init.wireguard ?? {}) : undefined
   if (defined('pairSecrets') && !(init.pairSecrets instanceof PairSecretCache)) bad('pairSecrets must be a PairSecretCache')
   if (defined('replicaPool') && !(init.replicaPool instanceof ReplicaPool)) bad('replicaPool must be a ReplicaPool')
   if (defined('transport') && defined('listen')) bad('listen and transport are exclusive: a given transport is already bound where it is')
@@ -199,6 +236,8 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
     org: init.org === undefined ? undefined : parseOrg(init.org),
     gossip: parseGossip(init.gossip),
     backend: init.backend,
+    wireguard,
+    wireguardInit: { ...(init.wireguard ?? {}) },
     transport: init.transport,
     sealer: init.sealer ?? 'real',
     clock: init.clock,
@@ -210,6 +249,15 @@ export function resolveMeshInit (init: MeshInit): MeshConfig {
     pairSecrets: init.pairSecrets,
     replicaPool: init.replicaPool
   }
+}
+
+/** A backend instance (duck-typed) or a `BackendSpec` with a known kind. */
+function parseBackend (b: unknown): void {
+  if (typeof b !== 'object' || b === null) bad('backend must be a WireGuardBackend or a { kind, iface } spec')
+  const o = b as Record<string, unknown>
+  if (typeof o.read === 'function') { duck(b, 'backend', ['read', 'apply', 'close']); return }
+  if (typeof o.kind !== 'string' || !BACKEND_KINDS.includes(o.kind)) bad(`backend kind must be one of ${BACKEND_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`)
+  if (o.kind !== 'memory' && (typeof o.iface !== 'string' || o.iface === '')) bad(`backend ${o.kind} needs an iface`)
 }
 
 function duck (v: unknown, what: string, methods: string[]): void {

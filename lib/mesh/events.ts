@@ -87,8 +87,10 @@ export interface MeshEvents {
   /** This node's JOIN was answered and it holds the org's ops (`via`: the member that answered). */
   'joined': CustomEvent<{ via: Key }>
   /**
-   * A background task failed: storing received ops or saving the incarnation. The mesh keeps
-   * running; the error says what was lost (`StorageError` with its path, usually).
+   * A background task failed: storing received ops or saving the incarnation (`StorageError`
+   * with its path, usually), or the WireGuard reconciler failed `errorAfterFailures` passes in
+   * a row (`ReconcileError`, code WIREMESH_ERR_RECONCILE, whose `cause` is the backend's
+   * `WireGuardError`; it keeps retrying). The mesh keeps running.
    */
   'error': CustomEvent<{ error: Error }>
 }

@@ -1,7 +1,8 @@
 /**
  * `Mesh`: one node of an org, as a Node program embeds it (DESIGN §4). It composes the
  * identity, the membership replica and its storage, the gossip engine over a transport, and
- * (in a later issue) a WireGuard backend, and reports what changes as typed events.
+ * optionally a WireGuard backend kept in step by a `Reconciler`, and reports what changes as
+ * typed events.
  *
  *   const mesh = new Mesh({ stateDir: '/var/lib/wiremesh', invite: token })
  *   mesh.addEventListener('peer:add', e => console.log(e.detail.name, e.detail.overlayAddress))
@@ -21,6 +22,14 @@
  * (authoring.ts); actions run one at a time, in call order. A restarted admin waits until
  * its JOIN has synced before it authors (DESIGN §4: it fetches its own chain head first), so
  * pass a `signal` with a timeout when peers may be down.
+ *
+ * WireGuard. With `backend` (config.ts), `start()` also starts a `Reconciler` on it: its
+ * wanted peers are the other members of the view (never a revoked key), each with its /128,
+ * the endpoints of its node state on the org's WireGuard port, and the org's keepalive; every
+ * peer:add/update/remove asks it for a (debounced) pass, and it resyncs periodically. Its
+ * repeated failures are `error` events (a `ReconcileError` whose cause is the backend's
+ * `WireGuardError`), its state is `status().wireguard`. `stop()` stops it and closes the
+ * backend if the mesh created it from a spec. The interface itself is the caller's to create.
  *
  * Events: see events.ts. Listeners run in order and must not block.
  */
@@ -46,10 +55,16 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS, type Replica } from '../membership/replica.j
 import { systemRandom } from '../random.js'
 import { toKeyString } from '../util/bytes.js'
 import { NullSealer } from '../wire/null-sealer.js'
+import type { WireGuardBackend } from '../wireguard/backend.js'
+import { peerSpecOf, type PeerSpec } from '../wireguard/desired.js'
+import { MemoryBackend } from '../wireguard/memory.js'
+import { Reconciler, type ReconcilerInit } from '../wireguard/reconciler.js'
+import { UapiBackend } from '../wireguard/uapi.js'
+import { WgCliBackend } from '../wireguard/wg-cli.js'
 import { type PacketSealer, Sealer } from '../wire/seal.js'
 import { authorDetached } from './authoring.js'
 import { boot, checkCanCreate } from './boot.js'
-import { IDENTITY_FILE, isUnspecified, type MeshConfig, type MeshInit, parseMetadata, resolveMeshInit } from './config.js'
+import { type BackendSpec, IDENTITY_FILE, isUnspecified, type MeshConfig, type MeshInit, parseMetadata, resolveMeshInit } from './config.js'
 import type { MeshEvents, PeerInfo, SyncDetail } from './events.js'
 import { FileStorage } from './file-storage.js'
 import { PeerTracker, toPeerInfo } from './peer-tracker.js'
@@ -76,14 +91,14 @@ interface Running {
   readonly sealer: PacketSealer
   readonly gossiper: Gossiper
   readonly peers: PeerTracker
+  /** With a backend: the device and its reconciler; `ownBackend` when the mesh created it. */
+  readonly wg: { backend: WireGuardBackend, reconciler: Reconciler, ownBackend: boolean } | undefined
   /** Resolves when this node may author: at once, or once its JOIN synced. */
   readonly ready: Deferred
   readonly cleanup: Array<() => void>
 }
 
 export class Mesh extends TypedEventTarget<MeshEvents> {
-  /** The WireGuard backend, as given (DESIGN §5; used from a later issue). */
-  readonly backend: unknown
   private readonly cfg: MeshConfig
   private run: Running | undefined
   private starting: Promise<void> | undefined
@@ -104,8 +119,16 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
   constructor (init: MeshInit) {
     super()
     this.cfg = resolveMeshInit(init)
-    this.backend = this.cfg.backend
   }
+
+  /** The WireGuard backend in use: the one given, or the one made from a spec while started. */
+  get backend (): WireGuardBackend | undefined {
+    const b = this.run?.wg?.backend ?? this.cfg.backend
+    return b === undefined || isSpec(b) ? undefined : b
+  }
+
+  /** The reconciler driving the backend (started, with a backend only). */
+  get reconciler (): Reconciler | undefined { return this.run?.wg?.reconciler }
 
   override addEventListener<K extends keyof MeshEvents & string> (type: K, listener: ((evt: MeshEvents[K]) => void) | null, options?: AddOptions): void
   override addEventListener (type: string, listener: Listener, options?: AddOptions): void
@@ -178,16 +201,39 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
         knownStates: cfg.nodeStates
       })
       const self = identity.wgPublicKey
+      let wg: Running['wg']
+      if (cfg.backend !== undefined) {
+        const spec = cfg.backend
+        const backend = isSpec(spec) ? await createBackend(spec) : spec
+        if (isSpec(spec)) undo.push(async () => await backend.close())
+        const desired = (): PeerSpec[] => {
+          const port = replica.org.params.listenPort
+          const out: PeerSpec[] = []
+          for (const m of replica.members()) {
+            if (m.wgPublicKey.equals(self) || replica.isRevoked(m.wgPublicKey)) continue
+            out.push(peerSpecOf(toPeerInfo(m, gossiper.nodeState(m.wgPublicKey)), port))
+          }
+          return out
+        }
+        const given = cfg.wireguardInit
+        const init: ReconcilerInit = {
+          ...given,
+          keepaliveS: given.keepaliveS ?? replica.org.params.keepaliveS,
+          managedPrefixes: given.managedPrefixes ?? [replica.prefixCidr]
+        }
+        wg = { backend, reconciler: new Reconciler({ backend, clock, desired }, init), ownBackend: isSpec(spec) }
+      }
+      const changed = (): void => { wg?.reconciler.changed() }
       const peers = new PeerTracker({
         replica, clock, self, maxClockSkewMs,
         stateOf: k => gossiper.nodeState(k),
         sharedStates: () => gossiper.sharedStates,
-        emitAdd: p => { this.emit('peer:add', p) },
-        emitUpdate: p => { this.emit('peer:update', p) },
-        emitRemove: (peer, reason) => { this.emit('peer:remove', { peer, reason }) }
+        emitAdd: p => { changed(); this.emit('peer:add', p) },
+        emitUpdate: p => { changed(); this.emit('peer:update', p) },
+        emitRemove: (peer, reason) => { changed(); this.emit('peer:remove', { peer, reason }) }
       })
       const run: Running = {
-        identity, storage, transport, startedTransport, replica, sealer, gossiper, peers,
+        identity, storage, transport, startedTransport, replica, sealer, gossiper, peers, wg,
         ready: deferred(), cleanup: []
       }
       undo.push(() => { this.detach(run) })
@@ -195,6 +241,10 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
       this.run = run
       peers.resync()
       gossiper.start()
+      if (wg !== undefined) {
+        undo.push(async () => await wg.reconciler.stop())
+        wg.reconciler.start()
+      }
       this.joinIfNeeded(run)
     } catch (err) {
       this.run = undefined
@@ -222,6 +272,9 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
     listen<CustomEvent<{ incarnation: number }>>(gossiper, 'incarnation', e => {
       storage.saveIncarnation(e.detail.incarnation).catch(err => { this.backgroundError(err) })
     })
+    if (run.wg !== undefined) {
+      listen<CustomEvent<{ error: Error }>>(run.wg.reconciler, 'error', e => { this.backgroundError(e.detail.error) })
+    }
     listen<CustomEvent<{ via: Key }>>(gossiper, 'joined', e => {
       run.ready.resolve()
       this.emit('joined', { via: e.detail.via })
@@ -274,7 +327,11 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
     this.detach(run)
     await this.authoring
     let failure: unknown
-    await run.storage.close().catch(err => { failure = err })
+    if (run.wg !== undefined) {
+      await run.wg.reconciler.stop()
+      if (run.wg.ownBackend) await run.wg.backend.close().catch(err => { failure = err })
+    }
+    await run.storage.close().catch(err => { failure ??= err })
     if (run.startedTransport) await run.transport.stop().catch(err => { failure ??= err })
     if (failure !== undefined) throw failure
   }
@@ -311,7 +368,7 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
   status (): MeshStatus {
     const run = this.run
     if (run === undefined) return { started: false }
-    return statusOf(run, this.advertised(run), this.errors)
+    return statusOf(run, this.advertised(run), this.errors, run.wg === undefined ? undefined : { kind: run.wg.backend.kind, iface: run.wg.backend.iface, ...run.wg.reconciler.status() })
   }
 
   /** Replaces the app metadata this node publishes (≤ 512 bytes). */
@@ -412,6 +469,24 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
     if (a !== undefined) return formatEndpoint(a)
     const local = run.transport.localEndpoint()
     return isUnspecified(local.host) ? undefined : formatEndpoint(local)
+  }
+}
+
+function isSpec (b: WireGuardBackend | BackendSpec): b is BackendSpec {
+  return typeof (b as { read?: unknown }).read !== 'function'
+}
+
+/** The backend a spec names; netlink is imported only when asked for (it loads a native binding). */
+async function createBackend (spec: BackendSpec): Promise<WireGuardBackend> {
+  switch (spec.kind) {
+    case 'memory': return new MemoryBackend(spec.iface === undefined ? {} : { iface: spec.iface })
+    case 'uapi': { const { kind: _k, iface, ...init } = spec; return new UapiBackend(iface, init) }
+    case 'wg-cli': { const { kind: _k, iface, ...init } = spec; return new WgCliBackend(iface, init) }
+    case 'netlink': {
+      const { kind: _k, iface, ...init } = spec
+      const { NetlinkBackend } = await import('../wireguard/netlink.js')
+      return new NetlinkBackend(iface, init)
+    }
   }
 }
 

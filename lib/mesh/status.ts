@@ -11,6 +11,14 @@ import type { Replica } from '../membership/replica.js'
 import { toHex } from '../util/bytes.js'
 import type { Transport } from '../gossip/transport.js'
 import type { NodeIdentity } from '../identity/identity.js'
+import type { BackendKind } from '../wireguard/backend.js'
+import type { ReconcilerStatus } from '../wireguard/reconciler.js'
+
+/** The WireGuard side of a node: which device, and how its reconciler is doing. */
+export interface WireGuardStatus extends ReconcilerStatus {
+  kind: BackendKind
+  iface: string
+}
 
 export interface StartedStatus {
   started: true
@@ -39,10 +47,12 @@ export interface StartedStatus {
   listen: string
   /** The endpoint invites name this node by, if it has one. */
   advertised: string | undefined
-  /** Background failures so far (storing received ops, saving the incarnation); each was an 'error' event. */
+  /** Background failures so far (storing received ops, saving the incarnation, the reconciler's repeated failures); each was an 'error' event. */
   errors: number
   gossip: GossiperStats
   transport: TransportStats
+  /** With a backend: the reconciler's last pass, apply and error; undefined in direct mode. */
+  wireguard: WireGuardStatus | undefined
 }
 
 export type MeshStatus = { started: false } | StartedStatus
@@ -54,7 +64,7 @@ export interface StatusSource {
   transport: Transport
 }
 
-export function statusOf (run: StatusSource, advertised: string | undefined, errors: number): StartedStatus {
+export function statusOf (run: StatusSource, advertised: string | undefined, errors: number, wireguard?: WireGuardStatus): StartedStatus {
   const { identity, replica, gossiper, transport } = run
   const self = identity.wgPublicKey
   const me = replica.member(self)
@@ -79,6 +89,7 @@ export function statusOf (run: StatusSource, advertised: string | undefined, err
     advertised,
     errors,
     gossip: gossiper.stats(),
-    transport: transport.stats()
+    transport: transport.stats(),
+    wireguard
   }
 }
