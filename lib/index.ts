@@ -35,3 +35,12 @@ export { Mesh, type InviteOptions, type MeshStatus } from './mesh/mesh.js'
 export { DEFAULT_LISTEN, type MeshInit, type MeshOrgInit } from './mesh/config.js'
 export type { MeshEvents, PeerInfo, PeerRemoveDetail, PeerRemoveReason, PeerLivenessEventDetail, SyncDetail } from './mesh/events.js'
 export type { StartedStatus } from './mesh/status.js'
+export type { BackendSpec } from './mesh/config.js'
+export type { WireGuardStatus } from './mesh/status.js'
+
+export * from './wireguard/index.js'
+// netlink.ts loads its native socket binding only on first use, so exporting it costs nothing until then.
+export { NetlinkBackend, type NetlinkBackendInit } from './wireguard/netlink.js'
+export { createKernelLink, type KernelLink, type KernelLinkInit } from './wireguard/kernel-link.js'
+export { Reconciler, ReconcileError, resolveReconcilerInit, REJECT_AFTER_TIME_MS, type ReconcilerInit, type ReconcilerConfig, type ReconcilerComponents, type ReconcilerEvents, type ReconcilerStatus, type ApplyDetail } from './wireguard/reconciler.js'
+export { peerSpecOf, type PeerSpec, type EndpointCandidate } from './wireguard/desired.js'
