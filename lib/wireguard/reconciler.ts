@@ -415,6 +415,7 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     const names = new Set<string>()
     for (const s of specs) for (const e of s.endpoints) if (!isIpLiteral(e.host)) names.add(e.host)
     await Promise.all([...names].map(async n => await this.lookupName(n, signal)))
+    for (const n of this.names.keys()) if (!names.has(n)) this.names.delete(n)
     const out = new Map<string, Want>()
     const owners = new Set<string>()
     let conflicts = 0
