@@ -455,8 +455,10 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     if (hit !== undefined && now - hit.at < this.cfg.resyncIntervalMs) return
     let addrs: string[] = []
     try {
-      addrs = await (this.c.resolveHost ?? defaultResolve)(name, { signal })
+      // The system resolver takes no signal: without the race, stop() would wait for getaddrinfo.
+      addrs = await orAbort((this.c.resolveHost ?? defaultResolve)(name, { signal }), signal)
     } catch {
+      if (signal.aborted) return // stopped: not an answer to cache
       addrs = hit?.addrs ?? []
     }
     this.names.set(name, { addrs, at: now })
@@ -554,6 +556,21 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
       try { c = parseCidr(ip) } catch { return false }
       return this.prefixes.some(o => within(c, o))
     })
+  }
+}
+
+/** `p`, or an `AbortError` as soon as `signal` aborts. */
+async function orAbort<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(new AbortError(undefined, { cause: signal.reason }))
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([p, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort!)
   }
 }
 

@@ -315,6 +315,17 @@ describe('wireguard/reconciler', () => {
     await rig.r.stop()
   })
 
+  it('stop() does not wait for a name lookup that never answers', async () => {
+    const rig = new Rig({}, { resolveHost: async () => await new Promise<string[]>(() => {}) })
+    rig.wanted = [{ publicKey: key(1), allowedIps: [ip(1)], endpoints: [{ host: 'hang.example', port: 51820 }] }]
+    rig.r.start()
+    rig.clock.advance(10)
+    await tick()
+    const stopped = await Promise.race([rig.r.stop().then(() => true), new Promise<boolean>(resolve => setTimeout(() => resolve(false), 500))])
+    expect(stopped, 'stop() returned').to.equal(true)
+    expect(rig.clock.pending).to.equal(0)
+  })
+
   it('checks every knob against its range', () => {
     expect(resolveReconcilerInit()).to.deep.include({ keepaliveS: 25, resyncIntervalMs: 10_000, debounceMs: 50, retryBaseMs: 500, retryMaxMs: 30_000, errorAfterFailures: 3, exclusive: false })
     expect(resolveReconcilerInit({ keepaliveS: 0 }).keepaliveS).to.equal(0)
