@@ -52,6 +52,8 @@ export const NLM_F_REQUEST = 0x01
 export const NLM_F_MULTI = 0x02
 export const NLM_F_ACK = 0x04
 export const NLM_F_DUMP = 0x300 // NLM_F_ROOT | NLM_F_MATCH
+/** On a dump's messages: the object changed during the dump, which is therefore incoherent. */
+export const NLM_F_DUMP_INTR = 0x10
 
 export const NLA_F_NESTED = 0x8000
 export const NLA_F_NET_BYTEORDER = 0x4000
@@ -628,5 +630,5 @@ export function errnoError (op: string, errno: number, detail = ''): WireGuardEr
   return new WireGuardError(`netlink ${op} failed: ${errnoName(errno)} (errno ${errno})${detail}`, { backend: 'netlink', op, errno })
 }
 
-const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 12: 'ENOMEM', 13: 'EACCES', 16: 'EBUSY', 19: 'ENODEV', 22: 'EINVAL', 34: 'ERANGE', 71: 'EPROTO', 90: 'EMSGSIZE', 95: 'EOPNOTSUPP', 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE' }
+const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 4: 'EINTR', 12: 'ENOMEM', 13: 'EACCES', 16: 'EBUSY', 19: 'ENODEV', 22: 'EINVAL', 34: 'ERANGE', 71: 'EPROTO', 90: 'EMSGSIZE', 95: 'EOPNOTSUPP', 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE' }
 export function errnoName (errno: number): string { return ERRNO_NAMES[errno] ?? `errno ${errno}` }

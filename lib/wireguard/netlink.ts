@@ -10,7 +10,8 @@
  * One request at a time: each message gets a fresh sequence number and asks for an ACK; a
  * reply with an older sequence number (left over from a request that timed out or was
  * aborted) is dropped, one with any other is a `WireGuardProtocolError`. A read is one
- * GET_DEVICE dump, merged across its multipart messages until NLMSG_DONE. An apply is one or
+ * GET_DEVICE dump, merged across its multipart messages until NLMSG_DONE, and dumped again
+ * (up to `MAX_DUMP_ATTEMPTS`, then EINTR) when the kernel flags it NLM_F_DUMP_INTR. An apply is one or
  * more SET_DEVICE messages of at most `maxMessageBytes`, each acknowledged before the next is
  * sent, so a failure names the first message the kernel refused and the ones before it stay
  * applied (the set is not atomic; the reconciler re-reads). A non-zero NLMSG_ERROR becomes a
@@ -27,7 +28,7 @@ import type { DeviceChange, DeviceState, WireGuardBackend } from './backend.js'
 import { checkChange } from './change.js'
 import {
   DumpMerger, encodeGetDevice, encodeGetFamily, encodeSetDevice, errnoError, MAX_SET_MESSAGE_BYTES,
-  NETLINK_GENERIC, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, parseDeviceMessage, parseFamilyId,
+  NETLINK_GENERIC, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, parseDeviceMessage, parseFamilyId,
   parseMessages, readErrorCode, setSeq, WG_GENL_NAME, GENL_ID_CTRL
 } from './netlink-codec.js'
 
@@ -57,6 +58,9 @@ export interface NetlinkBackendInit {
 }
 
 const REQUEST_TIMEOUT_MS = 5000
+/** Dumps tried when each comes back NLM_F_DUMP_INTR, before the read fails with EINTR. */
+export const MAX_DUMP_ATTEMPTS = 5
+const EINTR = 4
 const BACKEND = 'netlink'
 
 type NetlinkPackage = typeof import('netlink')
@@ -157,18 +161,25 @@ export class NetlinkBackend implements WireGuardBackend {
   async read (options: AbortOptions = {}): Promise<DeviceState> {
     return await this.serial(async () => {
       const family = await this.family(options)
-      const merger = new DumpMerger()
-      await this.transact(encodeGetDevice(family, this.iface), 'read', options, (buf, m) => {
-        if (m.type === NLMSG_DONE) {
-          const code = readErrorCode(buf, m)
-          if (code < 0) throw errnoError('read', -code, ` on ${this.iface}`)
-          return true
-        }
-        if (m.type !== family) throw new WireGuardProtocolError(`failed to decode netlink message: type ${m.type} in a wireguard dump at byte ${m.start - 16}`, { at: m.start - 16 })
-        merger.add(parseDeviceMessage(buf, m), m.start)
-        return false
-      })
-      return merger.result()
+      // A set during the dump (by another process) makes it incoherent, peers may be missing:
+      // the kernel marks its messages NLM_F_DUMP_INTR and, as wg(8) does, we dump again.
+      for (let attempt = 1; ; attempt++) {
+        const merger = new DumpMerger()
+        let interrupted = false
+        await this.transact(encodeGetDevice(family, this.iface), 'read', options, (buf, m) => {
+          if ((m.flags & NLM_F_DUMP_INTR) !== 0) interrupted = true
+          if (m.type === NLMSG_DONE) {
+            const code = readErrorCode(buf, m)
+            if (code < 0) throw errnoError('read', -code, ` on ${this.iface}`)
+            return true
+          }
+          if (m.type !== family) throw new WireGuardProtocolError(`failed to decode netlink message: type ${m.type} in a wireguard dump at byte ${m.start - 16}`, { at: m.start - 16 })
+          merger.add(parseDeviceMessage(buf, m), m.start)
+          return false
+        })
+        if (!interrupted) return merger.result()
+        if (attempt >= MAX_DUMP_ATTEMPTS) throw errnoError('read', EINTR, ` on ${this.iface}: ${attempt} dumps in a row interrupted by concurrent changes`)
+      }
     })
   }
 

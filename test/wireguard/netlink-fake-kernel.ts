@@ -10,7 +10,7 @@
 import { formatCidr } from '../../lib/wireguard/cidr.js'
 import {
   AF_INET, AF_INET6, AttrReader, CTRL_ATTR_FAMILY_ID, CTRL_CMD_GETFAMILY, CTRL_CMD_NEWFAMILY, GENL_HDRLEN, GENL_ID_CTRL,
-  NLM_F_DUMP, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR, NlWriter, parseAttrs, parseMessages, WG_CMD_GET_DEVICE, WG_CMD_SET_DEVICE,
+  NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTI, NLMSG_DONE, NLMSG_ERROR, NlWriter, parseAttrs, parseMessages, WG_CMD_GET_DEVICE, WG_CMD_SET_DEVICE,
   WGALLOWEDIP_A_CIDR_MASK, WGALLOWEDIP_A_FAMILY, WGALLOWEDIP_A_IPADDR, WGDEVICE_A_FLAGS, WGDEVICE_A_FWMARK, WGDEVICE_A_IFINDEX,
   WGDEVICE_A_IFNAME, WGDEVICE_A_LISTEN_PORT, WGDEVICE_A_PEERS, WGDEVICE_A_PRIVATE_KEY, WGDEVICE_A_PUBLIC_KEY, WGDEVICE_F_REPLACE_PEERS,
   WGPEER_A_ALLOWEDIPS, WGPEER_A_ENDPOINT, WGPEER_A_FLAGS, WGPEER_A_LAST_HANDSHAKE_TIME, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
@@ -58,6 +58,11 @@ export class FakeKernel {
   wrongSeq: number | undefined
   /** Tests: no reply at all. */
   silent = false
+  /**
+   * Tests: this many dumps come back as the kernel sends one that a concurrent set interrupted
+   * (its cursor peer removed): the last peer missing and NLM_F_DUMP_INTR on every message.
+   */
+  interruptDumps = 0
 
   private handler: (d: Uint8Array) => void = () => {}
 
@@ -99,7 +104,9 @@ export class FakeKernel {
           out.push(errorMsg(seq, 0))
         } else if (m.type === FAKE_FAMILY_ID && cmd === WG_CMD_GET_DEVICE && (m.flags & NLM_F_DUMP) === NLM_F_DUMP) {
           this.checkIfname(d, m)
-          out.push(...this.dump(seq))
+          const interrupted = this.interruptDumps > 0
+          if (interrupted) this.interruptDumps--
+          out.push(...this.dump(seq, interrupted))
         } else {
           throw new Refused(EINVAL)
         }
@@ -185,15 +192,17 @@ export class FakeKernel {
   }
 
   /** The dump, split at `maxDumpBytes` like the kernel's wg_get_device_dump. */
-  dump (seq: number): Uint8Array[] {
+  dump (seq: number, interrupted = false): Uint8Array[] {
     const out: Uint8Array[] = []
     const peers = [...this.peers.values()]
+    if (interrupted) peers.pop()
+    const multi = NLM_F_MULTI | (interrupted ? NLM_F_DUMP_INTR : 0)
     let pi = 0
     let ai = 0
     let first = true
     while (first || pi < peers.length) {
       const w = new NlWriter()
-      w.header(FAKE_FAMILY_ID, NLM_F_MULTI, WG_CMD_GET_DEVICE, 1)
+      w.header(FAKE_FAMILY_ID, multi, WG_CMD_GET_DEVICE, 1)
       if (first) {
         w.putU16(WGDEVICE_A_LISTEN_PORT, this.listenPort)
         w.putU32(WGDEVICE_A_FWMARK, this.fwmark)
@@ -248,7 +257,7 @@ export class FakeKernel {
     }
     const done = new Uint8Array(20)
     const dv = new DataView(done.buffer)
-    dv.setUint32(0, 20, true); dv.setUint16(4, NLMSG_DONE, true); dv.setUint16(6, NLM_F_MULTI, true); dv.setUint32(8, seq, true)
+    dv.setUint32(0, 20, true); dv.setUint16(4, NLMSG_DONE, true); dv.setUint16(6, multi, true); dv.setUint32(8, seq, true)
     out.push(done)
     return out
   }

@@ -91,6 +91,17 @@ describe('wireguard/netlink backend (fake kernel socket)', () => {
     await b.close()
   })
 
+  it('dumps again when a concurrent change interrupted the dump (NLM_F_DUMP_INTR), and gives up with EINTR', async () => {
+    const { k, b } = setup()
+    await b.apply({ upserts: peers(5) })
+    k.interruptDumps = 1
+    expect((await b.read()).peers).to.have.length(5)
+    k.interruptDumps = 100
+    const err = await expectRejectCode(b.read(), 'WIREMESH_ERR_WIREGUARD') as WireGuardError
+    expect([err.errno, err.op]).to.deep.equal([4, 'read'])
+    await b.close()
+  })
+
   it('reading a missing interface is ENODEV', async () => {
     const k = new FakeKernel()
     const b = new NetlinkBackend('nosuch0', { openSocket: async () => k.socket() })
