@@ -409,6 +409,9 @@ describe('wireguard/reconciler driven by a Mesh', () => {
       const dev = mesh.backend as MemoryBackend
       expect(dev).to.be.instanceOf(MemoryBackend)
       expect(mesh.reconciler!.cfg.keepaliveS).to.equal(0) // the org's keepalive
+      let closes = 0
+      const closeDevice = dev.close.bind(dev)
+      dev.close = async () => { closes++; await closeDevice() }
       await dev.close() // every later read fails: a device gone away
       for (let t = 0; t < 1000; t += 10) { clock.advance(10); await tick() }
       expect(errors.length).to.be.at.least(1)
@@ -418,6 +421,7 @@ describe('wireguard/reconciler driven by a Mesh', () => {
       expect(st.started && st.wireguard!.failures).to.be.at.least(2)
       expect(st.started && st.errors).to.equal(errors.length)
       await mesh.stop()
+      expect(closes, 'close() calls: the test\'s own, then stop()\'s').to.equal(2)
       expect(mesh.backend).to.equal(undefined)
       net.clear()
       expect(clock.pending).to.equal(0)
