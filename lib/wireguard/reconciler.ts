@@ -32,6 +32,13 @@
  * handshake is under 180 s old (REJECT_AFTER_TIME: the path works), else gets the wanted one.
  * With no candidate the endpoint is left as it is (WireGuard cannot clear one).
  *
+ * Names. A host name is resolved at most once per `resyncIntervalMs` (a lookup gives up after
+ * `nameLookupTimeoutMs`, and the addresses it had before are used). A name with several
+ * addresses is often answered in rotating order (round-robin DNS): the address wanted for a
+ * peer stays the one wanted at the last pass while the name still resolves to it, else it is
+ * the first in the resolver's order. Otherwise each lookup would look like a new wanted
+ * endpoint, rewriting the endpoint every resync and overriding a learned one.
+ *
  * Scheduling. `changed()` (the Mesh calls it on peer:add/update/remove) debounces a burst into
  * one pass after `debounceMs`; a change during a pass runs one more pass after it. A periodic
  * pass every `resyncIntervalMs` repairs drift (a peer removed or added by hand). While the
@@ -80,6 +87,12 @@ export interface ReconcilerInit {
   exclusive?: boolean
   /** Prefixes whose peers are ours even if this reconciler did not write them (see the top). Default none; the Mesh passes the org /48. */
   managedPrefixes?: readonly string[]
+  /**
+   * How long one host-name lookup may take, ms; then it counts as failed (the name's earlier
+   * addresses, or the next candidate, are used). Default 5,000 (a resolver answers in
+   * milliseconds or has lost its server; the pass waits for its lookups). Range [1, 600,000].
+   */
+  nameLookupTimeoutMs?: number
 }
 
 const SPEC = {
@@ -88,7 +101,8 @@ const SPEC = {
   debounceMs: { default: 50, min: 0, max: 60_000, integer: true },
   retryBaseMs: { default: 500, min: 1, max: 600_000, integer: true },
   retryMaxMs: { default: 30_000, min: 1, max: 3_600_000, integer: true },
-  errorAfterFailures: { default: 3, min: 1, max: 1000, integer: true }
+  errorAfterFailures: { default: 3, min: 1, max: 1000, integer: true },
+  nameLookupTimeoutMs: { default: 5_000, min: 1, max: 600_000, integer: true }
 }
 
 const KNOWN_INIT = new Set([...Object.keys(SPEC), 'exclusive', 'managedPrefixes'])
@@ -168,7 +182,7 @@ export interface ReconcilerComponents {
   clock: Clock
   /** The peers wanted now, read at every pass. */
   desired: () => Iterable<PeerSpec>
-  /** Host name → IP literals. Default: the system resolver (`dns.lookup`, every family, in its order). */
+  /** Host name → IP literals. Default: the system resolver (`dns.lookup`, every family, in its order). Given up on after `nameLookupTimeoutMs`. */
   resolveHost?: (host: string, options: AbortOptions) => Promise<string[]>
 }
 
@@ -434,16 +448,29 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     return out
   }
 
+  /** The first candidate that is a literal or resolves; for a name, the address wanted last time if it is still among its addresses (see "Names"). */
   private pick (s: PeerSpec): WgEndpoint | undefined {
+    const last = this.tracks.get(s.publicKey.mapKey)?.wanted
     for (const e of s.endpoints) {
-      const hosts = isIpLiteral(e.host) ? [e.host] : this.names.get(e.host)?.addrs ?? []
-      for (const host of hosts) {
+      if (isIpLiteral(e.host)) {
         try {
-          return canonicalEndpoint({ host, port: e.port })
+          return canonicalEndpoint({ host: e.host, port: e.port })
         } catch {
-          // not a usable literal (a resolver's odd answer): try the next
+          continue // not a usable literal: try the next candidate
         }
       }
+      let first: WgEndpoint | undefined
+      for (const host of this.names.get(e.host)?.addrs ?? []) {
+        let ep: WgEndpoint
+        try {
+          ep = canonicalEndpoint({ host, port: e.port })
+        } catch {
+          continue // a resolver's odd answer: try the next address
+        }
+        if (last !== undefined && formatEndpoint(ep) === last) return ep
+        first ??= ep
+      }
+      if (first !== undefined) return first
     }
     return undefined
   }
@@ -454,12 +481,22 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     const hit = this.names.get(name)
     if (hit !== undefined && now - hit.at < this.cfg.resyncIntervalMs) return
     let addrs: string[] = []
+    // The lookup's own signal: aborted by the pass's (stop()) or after nameLookupTimeoutMs.
+    const lookup = new AbortController()
+    const onStop = (): void => lookup.abort(signal.reason)
+    signal.addEventListener('abort', onStop, { once: true })
+    if (signal.aborted) onStop()
+    const ms = this.cfg.nameLookupTimeoutMs
+    const timer = this.c.clock.schedule(() => lookup.abort(new AbortError(`lookup of ${name} took over ${ms} ms`)), ms)
     try {
-      // The system resolver takes no signal: without the race, stop() would wait for getaddrinfo.
-      addrs = await orAbort((this.c.resolveHost ?? defaultResolve)(name, { signal }), signal)
+      // The system resolver takes no signal: without the race, stop() (or the timeout) would wait for getaddrinfo.
+      addrs = await orAbort((this.c.resolveHost ?? defaultResolve)(name, { signal: lookup.signal }), lookup.signal)
     } catch {
       if (signal.aborted) return // stopped: not an answer to cache
       addrs = hit?.addrs ?? []
+    } finally {
+      this.c.clock.cancel(timer)
+      signal.removeEventListener('abort', onStop)
     }
     this.names.set(name, { addrs, at: now })
   }

@@ -326,11 +326,50 @@ describe('wireguard/reconciler', () => {
     expect(rig.clock.pending).to.equal(0)
   })
 
+  it('a name whose addresses come back in rotating order keeps its endpoint: no rewrite, a learned one stays', async () => {
+    const addrs = ['2001:db8::1', '2001:db8::2', '2001:db8::3']
+    let calls = 0
+    const rig = new Rig({ resyncIntervalMs: 1000 }, { resolveHost: async () => { const n = calls++ % 3; return [...addrs.slice(n), ...addrs.slice(0, n)] } })
+    rig.wanted = [{ publicKey: key(1), allowedIps: [ip(1)], endpoints: [{ host: 'rr.example', port: 51820 }] }]
+    rig.r.start()
+    await rig.run(10)
+    const first = (await rig.peers()).get(key(1).toBase64())!.endpoint
+    expect(addrs).to.include(first?.host)
+    await rig.run(5000, 100)
+    expect(calls, 'looked up again each resync').to.be.at.least(4)
+    expect(rig.mem.applied, 'no endpoint rewritten').to.have.length(1)
+    // WireGuard roams; the rotation is not a newer wanted endpoint, so the learned one stays.
+    rig.mem.setEndpoint(key(1), { host: '203.0.113.9', port: 40000 })
+    await rig.run(5000, 100)
+    expect((await rig.peers()).get(key(1).toBase64())!.endpoint).to.deep.equal({ host: '203.0.113.9', port: 40000 })
+    expect(rig.mem.applied).to.have.length(1)
+    expect(rig.r.status().learnedEndpoints).to.equal(1)
+    await rig.r.stop()
+  })
+
+  it('a name lookup that never answers gives up after nameLookupTimeoutMs, and the next candidate is used', async () => {
+    const rig = new Rig({ nameLookupTimeoutMs: 1000 }, { resolveHost: async () => await new Promise<string[]>(() => {}) })
+    rig.wanted = [{ publicKey: key(1), allowedIps: [ip(1)], endpoints: [{ host: 'hang.example', port: 51820 }, { host: '192.0.2.9', port: 51820 }] }]
+    rig.r.start()
+    rig.clock.advance(0) // the first pass, at 0: its lookup starts
+    await tick()
+    rig.clock.advance(999)
+    await tick()
+    expect(rig.mem.applied).to.have.length(0)
+    rig.clock.advance(1)
+    await tick()
+    await rig.r.idle()
+    expect((await rig.peers()).get(key(1).toBase64())!.endpoint).to.deep.equal({ host: '192.0.2.9', port: 51820 })
+    expect(rig.r.status().failures).to.equal(0)
+    await rig.r.stop()
+    expect(rig.clock.pending).to.equal(0)
+  })
+
   it('checks every knob against its range', () => {
-    expect(resolveReconcilerInit()).to.deep.include({ keepaliveS: 25, resyncIntervalMs: 10_000, debounceMs: 50, retryBaseMs: 500, retryMaxMs: 30_000, errorAfterFailures: 3, exclusive: false })
+    expect(resolveReconcilerInit()).to.deep.include({ keepaliveS: 25, resyncIntervalMs: 10_000, debounceMs: 50, retryBaseMs: 500, retryMaxMs: 30_000, errorAfterFailures: 3, nameLookupTimeoutMs: 5_000, exclusive: false })
     expect(resolveReconcilerInit({ keepaliveS: 0 }).keepaliveS).to.equal(0)
     for (const bad of [{ keepaliveS: -1 }, { keepaliveS: 65536 }, { keepaliveS: 2.5 }, { resyncIntervalMs: 99 }, { debounceMs: 60_001 },
-      { retryBaseMs: 0 }, { retryBaseMs: 1000, retryMaxMs: 999 }, { errorAfterFailures: 0 }, { exclusive: 'yes' }, { managedPrefixes: ['fd00::1/48'] }, { resync: 1 }]) {
+      { retryBaseMs: 0 }, { retryBaseMs: 1000, retryMaxMs: 999 }, { errorAfterFailures: 0 }, { nameLookupTimeoutMs: 0 }, { nameLookupTimeoutMs: 600_001 }, { exclusive: 'yes' }, { managedPrefixes: ['fd00::1/48'] }, { resync: 1 }]) {
       expectCode(() => resolveReconcilerInit(bad as ReconcilerInit), INVALID_CONFIG)
     }
   })
