@@ -16,6 +16,11 @@
  * - endpoint: see "Endpoints";
  * - on the device and not wanted: removed if it is one of ours (see "Ownership").
  *
+ * A spec that cannot become a peer (an allowed IP that is not CIDR text, a keepalive outside
+ * [0, 65535], no `Key`) is skipped and counted in `status().invalidSpecs`, and a device peer
+ * with its key is left as it is: one bad spec must not fail the pass for every peer (as the
+ * first `InvalidConfigError` would), nor tear down a working peer while its spec is bad.
+ *
  * Ownership. Without `exclusive`, a device peer that is not wanted is removed only when it is
  * ours: this reconciler wrote it (it remembers every peer it upserted, for its lifetime), or it
  * has at least one allowed IP and all of them lie inside `managedPrefixes` (the Mesh passes the
@@ -61,7 +66,7 @@ import { resolve } from '../config.js'
 import { AbortError, InvalidConfigError, MeshError, WireGuardError } from '../errors.js'
 import { TypedEventTarget } from '../events.js'
 import type { AbortOptions } from '../gossip/transport.js'
-import type { Key } from '../identity/key.js'
+import { Key } from '../identity/key.js'
 import type { DeviceChange, DeviceState, PeerUpsert, WgEndpoint, WgPeer, WireGuardBackend } from './backend.js'
 import { MAX_KEEPALIVE_S } from './change.js'
 import { canonicalCidr, canonicalEndpoint, formatEndpoint, parseCidr, type Cidr } from './cidr.js'
@@ -175,6 +180,8 @@ export interface ReconcilerStatus {
   learnedEndpoints: number
   /** Allowed IPs claimed by two wanted peers at the last pass (the later claim dropped). */
   conflicts: number
+  /** Peer specs skipped at the last pass as malformed (see the top); their device peers are left alone. */
+  invalidSpecs: number
 }
 
 export interface ReconcilerComponents {
@@ -226,7 +233,9 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
   private failures = 0
   private strikes = 0
   private batchLimit = Infinity
-  private readonly st = { passes: 0, applies: 0, lastPassAt: undefined as number | undefined, lastApply: undefined as ApplyDetail | undefined, lastError: undefined as ReconcilerStatus['lastError'], managed: 0, foreign: 0, learned: 0, conflicts: 0 }
+  private readonly st = { passes: 0, applies: 0, lastPassAt: undefined as number | undefined, lastApply: undefined as ApplyDetail | undefined, lastError: undefined as ReconcilerStatus['lastError'], managed: 0, foreign: 0, learned: 0, conflicts: 0, invalid: 0 }
+  /** Keys of the specs skipped as malformed at the last pass: their device peers are not touched. */
+  private held = new Set<string>()
 
   constructor (components: ReconcilerComponents, init: ReconcilerInit = {}) {
     super()
@@ -286,7 +295,8 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
       managed: s.managed,
       foreign: s.foreign,
       learnedEndpoints: s.learned,
-      conflicts: s.conflicts
+      conflicts: s.conflicts,
+      invalidSpecs: s.invalid
     }
   }
 
@@ -432,12 +442,19 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     for (const n of this.names.keys()) if (!names.has(n)) this.names.delete(n)
     const out = new Map<string, Want>()
     const owners = new Set<string>()
+    const held = new Set<string>()
     let conflicts = 0
+    let invalid = 0
     for (const s of specs) {
+      const ips = checkSpec(s)
+      if (ips === undefined) {
+        invalid++
+        if (s.publicKey instanceof Key) held.add(s.publicKey.mapKey)
+        continue
+      }
       if (out.has(s.publicKey.mapKey)) continue
       const allowedIps: string[] = []
-      for (const ip of s.allowedIps) {
-        const c = canonicalCidr(ip)
+      for (const c of ips) {
         if (owners.has(c)) { conflicts++; continue }
         owners.add(c)
         allowedIps.push(c)
@@ -445,6 +462,8 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
       out.set(s.publicKey.mapKey, { key: s.publicKey, allowedIps, endpoint: this.pick(s), keepaliveS: s.persistentKeepaliveS ?? this.cfg.keepaliveS })
     }
     this.st.conflicts = conflicts
+    this.st.invalid = invalid
+    this.held = held
     return out
   }
 
@@ -513,7 +532,7 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     let learned = 0
     for (const p of state.peers) {
       onDevice.set(p.publicKey.mapKey, p)
-      if (wants.has(p.publicKey.mapKey)) continue
+      if (wants.has(p.publicKey.mapKey) || this.held.has(p.publicKey.mapKey)) continue
       if (this.cfg.exclusive || this.isOurs(p)) removals.push({ kind: 'remove', key: p.publicKey })
       else foreign++
     }
@@ -593,6 +612,18 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
       try { c = parseCidr(ip) } catch { return false }
       return this.prefixes.some(o => within(c, o))
     })
+  }
+}
+
+/** The spec's allowed IPs in canonical form, or undefined when the spec cannot be a peer. */
+function checkSpec (s: PeerSpec): string[] | undefined {
+  if (!(s.publicKey instanceof Key) || !Array.isArray(s.allowedIps)) return undefined
+  const k = s.persistentKeepaliveS
+  if (k !== undefined && (!Number.isInteger(k) || k < 0 || k > MAX_KEEPALIVE_S)) return undefined
+  try {
+    return s.allowedIps.map(canonicalCidr)
+  } catch {
+    return undefined
   }
 }
 

@@ -198,6 +198,25 @@ describe('wireguard/reconciler', () => {
     await rig.r.stop()
   })
 
+  it('skips and counts a spec with a malformed allowed IP or keepalive; the other peers still reconcile, its device peer is left as it is', async () => {
+    const rig = new Rig()
+    rig.wanted = [spec(1), spec(2)]
+    rig.r.start()
+    await rig.run(10)
+    rig.wanted = [spec(1), { ...spec(2), allowedIps: [ip(2), 'fd00::1/129'] }, spec(3), { ...spec(4), persistentKeepaliveS: -1 }, { ...spec(5), allowedIps: [ip(1), 'nope'] }]
+    expect(await rig.r.sync()).to.equal(true)
+    const ps = await rig.peers()
+    expect([...ps.keys()].sort()).to.deep.equal([1, 2, 3].map(n => key(n).toBase64()).sort())
+    expect(ps.get(key(2).toBase64())!.allowedIps).to.deep.equal([ip(2)])
+    // The bad spec claimed no prefix: no conflict with peer 1.
+    expect(rig.r.status()).to.include({ invalidSpecs: 3, conflicts: 0, failures: 0 })
+    rig.wanted = [spec(1), spec(3)]
+    await rig.r.sync()
+    expect(rig.r.status().invalidSpecs).to.equal(0)
+    expect((await rig.peers()).has(key(2).toBase64())).to.equal(false)
+    await rig.r.stop()
+  })
+
   it('restores a peer removed by hand within one resync interval, with nothing else sent', async () => {
     const rig = new Rig({ resyncIntervalMs: 2000 })
     rig.wanted = [spec(1), spec(2), spec(3)]
