@@ -31,8 +31,9 @@
  *
  * Endpoints. The reconciler records the endpoint it last wrote for each peer. When `read()`
  * shows another one, WireGuard learned it from an authenticated packet (roaming) and it is left
- * alone, from the pass that first saw it (`roamSeenAt`), until the wanted endpoint itself
- * changes later than that — the gossiped one is then the newer and is written. A peer found on
+ * alone, from the pass that first saw it (`roamSeenAt`, restarted whenever the learned endpoint
+ * changes again), until the wanted endpoint itself changes later than that — the gossiped one
+ * is then the newer and is written; a tie (both seen by one pass) keeps the learned one. A peer found on
  * the device with an endpoint this reconciler never wrote (a restart) keeps it when its last
  * handshake is under 180 s old (REJECT_AFTER_TIME: the path works), else gets the wanted one.
  * With no candidate the endpoint is left as it is (WireGuard cannot clear one).
@@ -201,8 +202,9 @@ interface Track {
   wanted: string | undefined
   wantedEp: WgEndpoint | undefined
   wantedAt: number
-  /** When a read first showed an endpoint other than `written`. */
+  /** When a read first showed the learned endpoint `roamed` (an endpoint other than `written`). */
   roamSeenAt: number | undefined
+  roamed: string | undefined
 }
 
 interface Want {
@@ -405,7 +407,7 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
       this.mine.add(u.publicKey.mapKey)
       if (u.endpoint !== undefined) {
         const t = this.tracks.get(u.publicKey.mapKey)
-        if (t !== undefined) { t.written = formatEndpoint(u.endpoint); t.roamSeenAt = undefined }
+        if (t !== undefined) { t.written = formatEndpoint(u.endpoint); t.roamSeenAt = undefined; t.roamed = undefined }
       }
     }
   }
@@ -574,7 +576,7 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     const text = w.endpoint === undefined ? undefined : formatEndpoint(w.endpoint)
     let t = this.tracks.get(id)
     if (t === undefined) {
-      t = { written: undefined, wanted: text, wantedEp: w.endpoint, wantedAt: now, roamSeenAt: undefined }
+      t = { written: undefined, wanted: text, wantedEp: w.endpoint, wantedAt: now, roamSeenAt: undefined, roamed: undefined }
       this.tracks.set(id, t)
     } else if (t.wanted !== text) {
       t.wanted = text
@@ -589,19 +591,15 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
     if (t.wanted === undefined) return undefined
     const cur = d.endpoint === undefined ? undefined : formatEndpoint(d.endpoint)
     const want = t.wantedEp
-    if (cur === t.wanted) { t.written = cur; t.roamSeenAt = undefined; return undefined }
+    if (cur === t.wanted) { t.written = cur; t.roamSeenAt = undefined; t.roamed = undefined; return undefined }
     if (cur === undefined) return want
     if (t.written === undefined) {
       // Found as it is: a working path (recent handshake) is kept, as if learned.
-      if (d.lastHandshakeMs > 0 && now - d.lastHandshakeMs < REJECT_AFTER_TIME_MS) {
-        t.roamSeenAt ??= now
-        return t.wantedAt > t.roamSeenAt ? want : 'learned'
-      }
+      if (d.lastHandshakeMs > 0 && now - d.lastHandshakeMs < REJECT_AFTER_TIME_MS) return learnedOrWanted(t, cur, now)
       return want
     }
     if (cur === t.written) return want // we wrote it and the wanted one changed since
-    t.roamSeenAt ??= now
-    return t.wantedAt > t.roamSeenAt ? want : 'learned'
+    return learnedOrWanted(t, cur, now)
   }
 
   private isOurs (p: WgPeer): boolean {
@@ -613,6 +611,16 @@ export class Reconciler extends TypedEventTarget<ReconcilerEvents> {
       return this.prefixes.some(o => within(c, o))
     })
   }
+}
+
+/**
+ * The device shows `cur`, an endpoint WireGuard learned: kept unless the wanted one changed
+ * after the pass that first saw `cur`. A new learned endpoint restarts that time (a roam
+ * newer than the wanted change must not lose to it).
+ */
+function learnedOrWanted (t: Track, cur: string, now: number): WgEndpoint | 'learned' | undefined {
+  if (t.roamed !== cur) { t.roamed = cur; t.roamSeenAt = now }
+  return t.wantedAt > (t.roamSeenAt ?? now) ? t.wantedEp : 'learned'
 }
 
 /** The spec's allowed IPs in canonical form, or undefined when the spec cannot be a peer. */

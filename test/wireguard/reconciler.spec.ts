@@ -182,6 +182,33 @@ describe('wireguard/reconciler', () => {
     await rig.r.stop()
   })
 
+  it('a second roam restarts the learned endpoint\'s time: a wanted change seen in the same pass does not overwrite it', async () => {
+    const rig = new Rig()
+    rig.wanted = [spec(1)]
+    rig.r.start()
+    await rig.run(10)
+    rig.mem.setEndpoint(key(1), { host: '203.0.113.9', port: 40000 })
+    await rig.run(10_000, 100)
+    expect(rig.r.status().learnedEndpoints).to.equal(1)
+    const n = rig.mem.applied.length
+    // WireGuard roams again, and the gossiped endpoint changes, both seen by the next pass: a tie keeps the learned one.
+    rig.clock.advance(1000)
+    rig.mem.setEndpoint(key(1), { host: '203.0.113.10', port: 40001 })
+    rig.wanted = [spec(1, '198.51.100.7')]
+    rig.r.changed()
+    await rig.run(100)
+    expect((await rig.peers()).get(key(1).toBase64())!.endpoint).to.deep.equal({ host: '203.0.113.10', port: 40001 })
+    expect(rig.mem.applied).to.have.length(n)
+    expect(rig.r.status().learnedEndpoints).to.equal(1)
+    // A wanted change after that roam is newer, and written.
+    rig.clock.advance(1000)
+    rig.wanted = [spec(1, '198.51.100.8')]
+    rig.r.changed()
+    await rig.run(100)
+    expect((await rig.peers()).get(key(1).toBase64())!.endpoint).to.deep.equal({ host: '198.51.100.8', port: 51820 })
+    await rig.r.stop()
+  })
+
   it('keeps an endpoint it never wrote when the handshake is fresh (a restart), replaces it when stale', async () => {
     const rig = new Rig()
     rig.mem.addPeer({ publicKey: key(1), allowedIps: [ip(1)], endpoint: { host: '203.0.113.1', port: 1111 }, persistentKeepaliveS: 25 })
