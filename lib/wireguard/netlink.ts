@@ -21,7 +21,7 @@
  * Privileges: reading and writing a device need CAP_NET_ADMIN in the device's network
  * namespace (EPERM otherwise); the family lookup needs none.
  */
-import { AbortError, WireGuardError, WireGuardProtocolError } from '../errors.js'
+import { AbortError, throwIfAborted, WireGuardError, WireGuardProtocolError } from '../errors.js'
 import type { AbortOptions } from '../gossip/transport.js'
 import { readFileSync } from 'node:fs'
 import type { DeviceChange, DeviceState, WireGuardBackend } from './backend.js'
@@ -159,7 +159,7 @@ export class NetlinkBackend implements WireGuardBackend {
   }
 
   async read (options: AbortOptions = {}): Promise<DeviceState> {
-    return await this.serial(async () => {
+    return await this.serial(options, async () => {
       const family = await this.family(options)
       // A set during the dump (by another process) makes it incoherent, peers may be missing:
       // the kernel marks its messages NLM_F_DUMP_INTR and, as wg(8) does, we dump again.
@@ -184,7 +184,7 @@ export class NetlinkBackend implements WireGuardBackend {
   }
 
   async apply (change: DeviceChange, options: AbortOptions = {}): Promise<void> {
-    await this.serial(async () => {
+    await this.serial(options, async () => {
       // A caller's mistake is the same InvalidConfigError from every backend, before anything is sent.
       const checked = withNumericZones(checkChange(change))
       const family = await this.family(options)
@@ -209,12 +209,12 @@ export class NetlinkBackend implements WireGuardBackend {
    * message's type is `await familyId()`.
    */
   async request (message: Uint8Array, options: AbortOptions = {}): Promise<void> {
-    await this.serial(async () => { await this.transact(message.slice(), 'request', options, () => false) })
+    await this.serial(options, async () => { await this.transact(message.slice(), 'request', options, () => false) })
   }
 
   /** The kernel's generic-netlink family id for `wireguard` (looked up once). */
   async familyId (options: AbortOptions = {}): Promise<number> {
-    return await this.serial(async () => await this.family(options))
+    return await this.serial(options, async () => await this.family(options))
   }
 
   async close (): Promise<void> {
@@ -227,10 +227,23 @@ export class NetlinkBackend implements WireGuardBackend {
     if (s !== undefined) (await s.catch(() => undefined))?.close()
   }
 
-  private async serial<T> (f: () => Promise<T>): Promise<T> {
+  /** Runs `f` after the requests queued before it; an abort while it waits rejects at once (its turn then sends nothing). */
+  private async serial<T> (options: AbortOptions, f: () => Promise<T>): Promise<T> {
     const run = this.queue.then(f, f)
     this.queue = run.catch(() => {})
-    return await run
+    const signal = options.signal
+    if (signal === undefined) return await run
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(new AbortError(undefined, { cause: signal.reason }))
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return await Promise.race([run, aborted])
+    } finally {
+      signal.removeEventListener('abort', onAbort!)
+    }
   }
 
   private async family (options: AbortOptions): Promise<number> {
@@ -270,6 +283,8 @@ export class NetlinkBackend implements WireGuardBackend {
     const signal = options.signal
     if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
     const sock = await this.sock()
+    // An abort during the await found no listener yet: without this the request would be sent and waited for.
+    throwIfAborted(signal)
     this.seq = (this.seq + 1) >>> 0
     const seq = this.seq
     setSeq(msg, seq)

@@ -22,6 +22,22 @@ import type { DeviceChange, DeviceState, WireGuardBackend } from './backend.js'
 import { checkChange } from './change.js'
 import { encodeSetRequest, GET_REQUEST, parseGetReply, parseSetReply } from './uapi-codec.js'
 
+/** `p`, or an `AbortError` as soon as `signal` aborts (at once if it already has). */
+async function orAbort<T> (p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return await p
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(new AbortError(undefined, { cause: signal.reason }))
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([p, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort!)
+  }
+}
+
 /** Where wireguard-go and boringtun put their sockets on Linux and the BSDs. */
 export const DEFAULT_SOCKET_DIR = '/var/run/wireguard'
 
@@ -119,7 +135,8 @@ export class UapiBackend implements WireGuardBackend {
     if (this.closed) throw new WireGuardError(`uapi ${this.iface}: backend is closed`, { backend: 'uapi', op })
     const run = this.queue.catch(() => {}).then(async () => await this.exchange(op, body, options))
     this.queue = run
-    return await run
+    // Aborted while queued: rejected at once (its turn then finds the signal aborted and sends nothing).
+    return await orAbort(run, options.signal)
   }
 
   private drop (): void {
@@ -129,6 +146,7 @@ export class UapiBackend implements WireGuardBackend {
 
   private async ensureSocket (signal: AbortSignal | undefined): Promise<Socket> {
     if (this.socket !== undefined && !this.socket.destroyed) return this.socket
+    throwIfAborted(signal)
     const s = connect(this.socketPath)
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new WireGuardError(`uapi ${this.iface}: no connection to ${this.socketPath} within ${this.cfg.connectTimeoutMs} ms`, { backend: 'uapi', op: 'connect' })), this.cfg.connectTimeoutMs)
@@ -159,6 +177,8 @@ export class UapiBackend implements WireGuardBackend {
     const { signal } = options
     throwIfAborted(signal)
     const s = await this.ensureSocket(signal)
+    // An abort that landed during the await found no listener (connect had let go, this one was not yet on).
+    throwIfAborted(signal)
     return await new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = []
       let size = 0

@@ -136,6 +136,26 @@ describe('wireguard/netlink backend (fake kernel socket)', () => {
     await expectRejectCode(b.read(), 'WIREMESH_ERR_WIREGUARD')
   })
 
+  it('an abort that lands while the socket opens, or while the request waits its turn, ends it at once, nothing sent', async () => {
+    const k = new FakeKernel()
+    const ac = new AbortController()
+    const b = new NetlinkBackend(k.ifname, { openSocket: async () => { ac.abort(); return k.socket() }, requestTimeoutMs: 2000 })
+    await expectRejectCode(b.read({ signal: ac.signal }), 'WIREMESH_ERR_ABORTED')
+    expect(k.requests).to.have.length(0)
+    await b.read()
+    // Queued behind a request the kernel never answers: the abort does not wait for its turn.
+    k.silent = true
+    const first = expectRejectCode(b.read(), 'WIREMESH_ERR_WIREGUARD')
+    const queued = new AbortController()
+    const t0 = Date.now()
+    const second = b.read({ signal: queued.signal })
+    setTimeout(() => queued.abort(), 20)
+    await expectRejectCode(second, 'WIREMESH_ERR_ABORTED')
+    expect(Date.now() - t0).to.be.below(1000)
+    await first
+    await b.close()
+  })
+
   it('a netlink package whose binary fails to load is a WireGuardError that suggests wg-cli', async () => {
     const err = await expectRejectCode(openPackageSocket(async () => { throw new Error('cannot open shared object file') }), 'WIREMESH_ERR_WIREGUARD') as WireGuardError
     expect(err.op).to.equal('open')

@@ -100,6 +100,33 @@ describe('wireguard/uapi client', () => {
     await b.close()
   })
 
+  it('an abort that lands while the connection completes, or while the request waits its turn, ends it at once', async () => {
+    let silent = false
+    const f = await fakeDevice(dir, () => silent ? null : 'errno=0\n\n')
+    server = f.server
+    const b = new UapiBackend('wmfake0', { socketPath: f.path, requestTimeoutMs: 2000 })
+    // The abort fires just as the connect step lets go of the signal, before the request step holds it.
+    const ac = new AbortController()
+    const remove = ac.signal.removeEventListener.bind(ac.signal)
+    ac.signal.removeEventListener = ((...args: Parameters<AbortSignal['removeEventListener']>) => { remove(...args); ac.abort() }) as AbortSignal['removeEventListener']
+    await expectRejectCode(b.read({ signal: ac.signal }), 'WIREMESH_ERR_ABORTED')
+    expect(f.requests).to.have.length(0)
+    // Queued behind a request the device never answers: the abort does not wait for its turn.
+    silent = true
+    const first = expectRejectCode(b.read(), WG)
+    const queued = new AbortController()
+    const t0 = Date.now()
+    const second = b.read({ signal: queued.signal })
+    setTimeout(() => queued.abort(), 20)
+    await expectRejectCode(second, 'WIREMESH_ERR_ABORTED')
+    expect(Date.now() - t0).to.be.below(1000)
+    await first
+    expect(f.requests).to.have.length(1)
+    silent = false
+    await b.read()
+    await b.close()
+  })
+
   it('checks its knobs and the interface name', () => {
     expectCode(() => new UapiBackend('a/b'), 'WIREMESH_ERR_INVALID_CONFIG')
     expectCode(() => new UapiBackend('x'.repeat(16)), 'WIREMESH_ERR_INVALID_CONFIG')
