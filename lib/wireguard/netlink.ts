@@ -18,6 +18,10 @@
  * `WireGuardError` with the kernel's errno as a positive number. A bad batch (`checkChange`)
  * is an `InvalidConfigError` before anything is sent.
  *
+ * The `wireguard` family id is looked up on first use and cached; a read or apply refused
+ * with ENOENT or ENODEV while using a cached id (the module was reloaded under a new id)
+ * looks it up again and runs once more.
+ *
  * Privileges: reading and writing a device need CAP_NET_ADMIN in the device's network
  * namespace (EPERM otherwise); the family lookup needs none.
  */
@@ -61,6 +65,8 @@ const REQUEST_TIMEOUT_MS = 5000
 /** Dumps tried when each comes back NLM_F_DUMP_INTR, before the read fails with EINTR. */
 export const MAX_DUMP_ATTEMPTS = 5
 const EINTR = 4
+const ENOENT = 2
+const ENODEV = 19
 const BACKEND = 'netlink'
 
 type NetlinkPackage = typeof import('netlink')
@@ -159,8 +165,7 @@ export class NetlinkBackend implements WireGuardBackend {
   }
 
   async read (options: AbortOptions = {}): Promise<DeviceState> {
-    return await this.serial(options, async () => {
-      const family = await this.family(options)
+    return await this.serial(options, async () => await this.withFamily(options, async family => {
       // A set during the dump (by another process) makes it incoherent, peers may be missing:
       // the kernel marks its messages NLM_F_DUMP_INTR and, as wg(8) does, we dump again.
       for (let attempt = 1; ; attempt++) {
@@ -180,25 +185,26 @@ export class NetlinkBackend implements WireGuardBackend {
         if (!interrupted) return merger.result()
         if (attempt >= MAX_DUMP_ATTEMPTS) throw errnoError('read', EINTR, ` on ${this.iface}: ${attempt} dumps in a row interrupted by concurrent changes`)
       }
-    })
+    }))
   }
 
   async apply (change: DeviceChange, options: AbortOptions = {}): Promise<void> {
     await this.serial(options, async () => {
       // A caller's mistake is the same InvalidConfigError from every backend, before anything is sent.
       const checked = withNumericZones(checkChange(change))
-      const family = await this.family(options)
-      const msgs = encodeSetDevice(family, this.iface, checked, this.maxMessageBytes)
-      for (let i = 0; i < msgs.length; i++) {
-        try {
-          await this.transact(msgs[i], 'apply', options, () => false)
-        } catch (err) {
-          if (err instanceof WireGuardError && err.errno !== undefined && msgs.length > 1) {
-            throw new WireGuardError(`${err.message} on ${this.iface}, in message ${i + 1} of ${msgs.length} (the ones before it were applied)`, { backend: BACKEND, op: 'apply', errno: err.errno, cause: err })
+      await this.withFamily(options, async family => {
+        const msgs = encodeSetDevice(family, this.iface, checked, this.maxMessageBytes)
+        for (let i = 0; i < msgs.length; i++) {
+          try {
+            await this.transact(msgs[i], 'apply', options, () => false)
+          } catch (err) {
+            if (err instanceof WireGuardError && err.errno !== undefined && msgs.length > 1) {
+              throw new WireGuardError(`${err.message} on ${this.iface}, in message ${i + 1} of ${msgs.length} (the ones before it were applied)`, { backend: BACKEND, op: 'apply', errno: err.errno, cause: err })
+            }
+            throw err
           }
-          throw err
         }
-      }
+      })
     })
   }
 
@@ -212,7 +218,7 @@ export class NetlinkBackend implements WireGuardBackend {
     await this.serial(options, async () => { await this.transact(message.slice(), 'request', options, () => false) })
   }
 
-  /** The kernel's generic-netlink family id for `wireguard` (looked up once). */
+  /** The kernel's generic-netlink family id for `wireguard` (looked up once, and again when the kernel stops knowing it). */
   async familyId (options: AbortOptions = {}): Promise<number> {
     return await this.serial(options, async () => await this.family(options))
   }
@@ -246,6 +252,26 @@ export class NetlinkBackend implements WireGuardBackend {
     }
   }
 
+  /**
+   * Runs `f` with the family id. The id is cached, but a reloaded module registers the family
+   * under a new one: a message to the old id is ENOENT (genl_rcv_msg: no such family), and the
+   * interface went with the module (ENODEV). On either, with an id from the cache, the cache
+   * is dropped and `f` runs once more with an id looked up afresh; a second failure is thrown.
+   * Running `f` again is safe: a read has no effect, and a set is declarative, so resending all
+   * its messages (some may have been applied) ends in the same device.
+   */
+  private async withFamily<T> (options: AbortOptions, f: (family: number) => Promise<T>): Promise<T> {
+    const cached = this.cachedFamilyId !== undefined
+    const family = await this.family(options)
+    try {
+      return await f(family)
+    } catch (err) {
+      if (!cached || !(err instanceof WireGuardError) || (err.errno !== ENOENT && err.errno !== ENODEV)) throw err
+      if (this.cachedFamilyId === family) this.cachedFamilyId = undefined
+      return await f(await this.family(options))
+    }
+  }
+
   private async family (options: AbortOptions): Promise<number> {
     if (this.cachedFamilyId !== undefined) return this.cachedFamilyId
     let id: number | undefined
@@ -255,7 +281,7 @@ export class NetlinkBackend implements WireGuardBackend {
         return false
       })
     } catch (err) {
-      if (err instanceof WireGuardError && err.errno === 2) {
+      if (err instanceof WireGuardError && err.errno === ENOENT) {
         throw new WireGuardError('the kernel has no wireguard generic netlink family (ENOENT): load the module (`modprobe wireguard`) or use wireguard-go with the uapi backend', { backend: BACKEND, op: 'open', errno: 2, cause: err })
       }
       throw err

@@ -22,6 +22,7 @@ import type { NetlinkSocket } from '../../lib/wireguard/netlink.js'
 export const FAKE_FAMILY_ID = 0x1d
 const EINVAL = 22
 const ENODEV = 19
+const ENOENT = 2
 
 export interface FakePeer {
   publicKey: Uint8Array
@@ -58,6 +59,8 @@ export class FakeKernel {
   wrongSeq: number | undefined
   /** Tests: no reply at all. */
   silent = false
+  /** The wireguard family's id; tests change it to act out the module being reloaded (a message to another id is ENOENT, as genl_rcv_msg). */
+  familyId = FAKE_FAMILY_ID
   /**
    * Tests: this many dumps come back as the kernel sends one that a concurrent set interrupted
    * (its cursor peer removed): the last peer missing and NLM_F_DUMP_INTR on every message.
@@ -97,12 +100,14 @@ export class FakeKernel {
         if (m.type === GENL_ID_CTRL && cmd === CTRL_CMD_GETFAMILY) {
           const w = new NlWriter()
           w.header(GENL_ID_CTRL, 0, CTRL_CMD_NEWFAMILY, 2)
-          w.putU16(CTRL_ATTR_FAMILY_ID, FAKE_FAMILY_ID)
+          w.putU16(CTRL_ATTR_FAMILY_ID, this.familyId)
           out.push(withSeq(w.finish(), seq), errorMsg(seq, 0))
-        } else if (m.type === FAKE_FAMILY_ID && cmd === WG_CMD_SET_DEVICE) {
+        } else if (m.type !== this.familyId && m.type !== GENL_ID_CTRL) {
+          throw new Refused(ENOENT)
+        } else if (m.type === this.familyId && cmd === WG_CMD_SET_DEVICE) {
           this.set(d, m)
           out.push(errorMsg(seq, 0))
-        } else if (m.type === FAKE_FAMILY_ID && cmd === WG_CMD_GET_DEVICE && (m.flags & NLM_F_DUMP) === NLM_F_DUMP) {
+        } else if (m.type === this.familyId && cmd === WG_CMD_GET_DEVICE && (m.flags & NLM_F_DUMP) === NLM_F_DUMP) {
           this.checkIfname(d, m)
           const interrupted = this.interruptDumps > 0
           if (interrupted) this.interruptDumps--
@@ -202,7 +207,7 @@ export class FakeKernel {
     let first = true
     while (first || pi < peers.length) {
       const w = new NlWriter()
-      w.header(FAKE_FAMILY_ID, multi, WG_CMD_GET_DEVICE, 1)
+      w.header(this.familyId, multi, WG_CMD_GET_DEVICE, 1)
       if (first) {
         w.putU16(WGDEVICE_A_LISTEN_PORT, this.listenPort)
         w.putU32(WGDEVICE_A_FWMARK, this.fwmark)

@@ -3,7 +3,7 @@ import type { WireGuardError } from '../../lib/errors.js'
 import { Key } from '../../lib/identity/key.js'
 import { SeededRandom } from '../../lib/random.js'
 import type { PeerUpsert } from '../../lib/wireguard/backend.js'
-import { encodeSetDevice, NLM_F_ACK, NLM_F_REQUEST, parseMessages } from '../../lib/wireguard/netlink-codec.js'
+import { encodeSetDevice, GENL_ID_CTRL, NLM_F_ACK, NLM_F_REQUEST, parseMessages } from '../../lib/wireguard/netlink-codec.js'
 import { NetlinkBackend, openPackageSocket } from '../../lib/wireguard/netlink.js'
 import { expectRejectCode } from '../helpers/expect-code.js'
 import { FakeKernel, FAKE_FAMILY_ID } from './netlink-fake-kernel.js'
@@ -107,6 +107,25 @@ describe('wireguard/netlink backend (fake kernel socket)', () => {
     const b = new NetlinkBackend('nosuch0', { openSocket: async () => k.socket() })
     const err = await expectRejectCode(b.read(), 'WIREMESH_ERR_WIREGUARD') as WireGuardError
     expect([err.errno, err.op]).to.deep.equal([19, 'read'])
+    await b.close()
+  })
+
+  it('looks the family id up again, once, when the kernel no longer knows the cached one (module reloaded)', async () => {
+    const { k, b } = setup()
+    await b.apply({ listenPort: 7 })
+    expect(await b.familyId()).to.equal(FAKE_FAMILY_ID)
+    const lookups = (): number => k.requests.filter(r => parseMessages(r)[0].type === GENL_ID_CTRL).length
+    expect(lookups()).to.equal(1)
+    k.familyId = FAKE_FAMILY_ID + 1
+    expect((await b.read()).listenPort).to.equal(7)
+    await b.apply({ listenPort: 8 })
+    expect(lookups()).to.equal(2)
+    expect(await b.familyId()).to.equal(FAKE_FAMILY_ID + 1)
+    // A device that is really gone is still ENODEV after the one retry.
+    k.ifname = 'other0'
+    const err = await expectRejectCode(b.read(), 'WIREMESH_ERR_WIREGUARD') as WireGuardError
+    expect(err.errno).to.equal(19)
+    expect(lookups()).to.equal(3)
     await b.close()
   })
 
