@@ -19,12 +19,14 @@
  * the step (`create`, `mtu`, `address`, `route`, `up`, `delete`) and `errno` when `ip`'s
  * message names one (EPERM, EEXIST, ENODEV, EOPNOTSUPP for a kernel without WireGuard, …).
  * IPv6 disabled on the host makes `ip addr add` fail with EACCES; the error says how to
- * enable it.
+ * enable it. A bad `init` (name, MTU, CIDR text, a knob out of range) is an
+ * `InvalidConfigError` before anything runs: `WireGuardError` is only for the host refusing.
  */
 import { execFile } from 'node:child_process'
-import { WireGuardError } from '../errors.js'
+import { resolve } from '../config.js'
+import { InvalidConfigError, WireGuardError } from '../errors.js'
 import { parseCidr } from './cidr.js'
-import { MAX_IFNAME_BYTES } from './netlink-codec.js'
+import { checkKernelIfaceName } from './netlink-codec.js'
 
 export interface KernelLinkInit {
   /** Interface name, 1–15 bytes, no `/` or whitespace. */
@@ -48,7 +50,7 @@ export interface KernelLinkInit {
   ipCommand?: string
   /** Network namespace (`ip -n NETNS …`); default the caller's. */
   netns?: string
-  /** Time allowed to each `ip` call, ms; default 10000. */
+  /** Time allowed to each `ip` call, ms; default 10,000 (`ip` answers in milliseconds; this catches a hung one). Range [1, 600,000]. */
   commandTimeoutMs?: number
   /** Runs `ip` with its arguments; default `execFile`. For tests. */
   run?: IpRunner
@@ -65,8 +67,10 @@ export interface KernelLink {
   remove (): Promise<void>
 }
 
-const MTU = 1420
-const COMMAND_TIMEOUT_MS = 10_000
+const SPEC = {
+  mtu: { default: 1420, min: 1280, max: 65535, integer: true },
+  commandTimeoutMs: { default: 10_000, min: 1, max: 600_000, integer: true }
+}
 
 const defaultRun: IpRunner = async (command, args, timeoutMs) => await new Promise((resolve, reject) => {
   execFile(command, args, { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
@@ -92,12 +96,13 @@ function errnoOf (text: string): number | undefined {
 }
 
 export async function createKernelLink (init: KernelLinkInit): Promise<KernelLink> {
-  const iface = init.iface
-  if (typeof iface !== 'string' || Buffer.byteLength(iface) === 0 || Buffer.byteLength(iface) > MAX_IFNAME_BYTES || /[/\s\0]/.test(iface)) {
-    throw new WireGuardError(`interface name must be 1 to ${MAX_IFNAME_BYTES} bytes without '/' or whitespace, got ${JSON.stringify(iface)}`, { backend: 'netlink', op: 'create' })
+  if (typeof init !== 'object' || init === null) throw new InvalidConfigError('kernel link init must be an object')
+  const iface = checkKernelIfaceName(init.iface)
+  const { mtu, commandTimeoutMs: timeoutMs } = resolve(SPEC, init)
+  if (init.ifExists !== undefined && init.ifExists !== 'attach' && init.ifExists !== 'fail') throw new InvalidConfigError(`ifExists must be 'attach' or 'fail', got ${JSON.stringify(String(init.ifExists))}`)
+  for (const [what, list] of [['addresses', init.addresses], ['routes', init.routes]] as const) {
+    if (list !== undefined && (!Array.isArray(list) || list.some(c => typeof c !== 'string'))) throw new InvalidConfigError(`${what} must be an array of CIDR strings`)
   }
-  const mtu = init.mtu ?? MTU
-  if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 65535) throw new WireGuardError(`mtu must be an integer in [1280, 65535], got ${mtu}`, { backend: 'netlink', op: 'mtu' })
   for (const c of [...(init.addresses ?? []), ...(init.routes ?? [])]) {
     const slash = c.indexOf('/')
     try {
@@ -106,12 +111,11 @@ export async function createKernelLink (init: KernelLinkInit): Promise<KernelLin
       const prefix = Number(c.slice(slash + 1))
       if (slash < 0 || !/^\d{1,3}$/.test(c.slice(slash + 1)) || prefix > (addr.family === 4 ? 32 : 128)) throw new Error('bad prefix')
     } catch (err) {
-      throw new WireGuardError(`address or route must be CIDR text, got ${JSON.stringify(c)}`, { backend: 'netlink', op: 'address', cause: err })
+      throw new InvalidConfigError(`address or route must be CIDR text, got ${JSON.stringify(c)}`, { cause: err })
     }
   }
   const run = init.run ?? defaultRun
   const cmd = init.ipCommand ?? 'ip'
-  const timeoutMs = init.commandTimeoutMs ?? COMMAND_TIMEOUT_MS
   const ns = init.netns !== undefined ? ['-n', init.netns] : []
   const ip = async (op: string, args: string[]): Promise<string> => {
     try {

@@ -31,7 +31,7 @@
  * `WireGuardProtocolError` whose `at` is the offset in the datagram.
  */
 import { endianness } from 'node:os'
-import { WireGuardError, WireGuardProtocolError } from '../errors.js'
+import { InvalidConfigError, WireGuardError, WireGuardProtocolError } from '../errors.js'
 import { Key, KEY_BYTES } from '../identity/key.js'
 import type { DeviceChange, DeviceState, PeerUpsert, WgEndpoint, WgPeer } from './backend.js'
 import { formatCidr, formatIp, parseCidr, parseIp } from './cidr.js'
@@ -102,6 +102,14 @@ export const AF_INET = 2
 export const AF_INET6 = 10
 /** IFNAMSIZ − 1: the longest interface name. */
 export const MAX_IFNAME_BYTES = 15
+
+/** A kernel interface name as given in config: 1–15 bytes, no NUL, `/` or whitespace (dev_valid_name). Throws `InvalidConfigError`. */
+export function checkKernelIfaceName (iface: string): string {
+  if (typeof iface !== 'string' || Buffer.byteLength(iface) === 0 || Buffer.byteLength(iface) > MAX_IFNAME_BYTES || /[/\s\0]/.test(iface) || iface === '.' || iface === '..') {
+    throw new InvalidConfigError(`interface name must be 1 to ${MAX_IFNAME_BYTES} bytes without '/' or whitespace, got ${JSON.stringify(String(iface))}`)
+  }
+  return iface
+}
 
 // ---- implementation constants ----
 

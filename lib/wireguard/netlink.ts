@@ -25,13 +25,14 @@
  * Privileges: reading and writing a device need CAP_NET_ADMIN in the device's network
  * namespace (EPERM otherwise); the family lookup needs none.
  */
-import { AbortError, throwIfAborted, WireGuardError, WireGuardProtocolError } from '../errors.js'
+import { resolve } from '../config.js'
+import { AbortError, InvalidConfigError, throwIfAborted, WireGuardError, WireGuardProtocolError } from '../errors.js'
 import type { AbortOptions } from '../gossip/transport.js'
 import { readFileSync } from 'node:fs'
 import type { DeviceChange, DeviceState, WireGuardBackend } from './backend.js'
 import { checkChange } from './change.js'
 import {
-  DumpMerger, encodeGetDevice, encodeGetFamily, encodeSetDevice, errnoError, MAX_SET_MESSAGE_BYTES,
+  checkKernelIfaceName, DumpMerger, encodeGetDevice, encodeGetFamily, encodeSetDevice, errnoError, MAX_SET_MESSAGE_BYTES,
   NETLINK_GENERIC, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, parseDeviceMessage, parseFamilyId,
   parseMessages, readErrorCode, setSeq, WG_GENL_NAME, GENL_ID_CTRL
 } from './netlink-codec.js'
@@ -55,13 +56,16 @@ export interface NetlinkBackendInit {
    * buffer. Range [512, 65536].
    */
   maxMessageBytes?: number
-  /** How long one message may wait for its reply, ms; default 5000. A dump of 10,000 peers takes ~100 ms. */
+  /** How long one message may wait for its reply, ms; default 5000 (a dump of 10,000 peers takes ~100 ms). Range [1, 600,000]. */
   requestTimeoutMs?: number
   /** The socket; default: a `RawNetlinkSocket` from the `netlink` package. For tests. */
   openSocket?: () => Promise<NetlinkSocket>
 }
 
-const REQUEST_TIMEOUT_MS = 5000
+const SPEC = {
+  maxMessageBytes: { default: MAX_SET_MESSAGE_BYTES, min: 512, max: 65536, integer: true },
+  requestTimeoutMs: { default: 5000, min: 1, max: 600_000, integer: true }
+}
 /** Dumps tried when each comes back NLM_F_DUMP_INTR, before the read fails with EINTR. */
 export const MAX_DUMP_ATTEMPTS = 5
 const EINTR = 4
@@ -153,14 +157,16 @@ export class NetlinkBackend implements WireGuardBackend {
   /** Replies dropped because their request had ended (timed out or aborted). */
   staleReplies = 0
 
-  /** `iface`: the WireGuard interface (1–15 bytes); it must exist (kernel-link.ts creates it). */
+  /**
+   * `iface`: the WireGuard interface (1–15 bytes); it must exist (kernel-link.ts creates it).
+   * A bad name or knob is an `InvalidConfigError` here; `WireGuardError` is for the kernel refusing.
+   */
   constructor (iface: string, init: NetlinkBackendInit = {}) {
-    this.iface = iface
-    this.maxMessageBytes = init.maxMessageBytes ?? MAX_SET_MESSAGE_BYTES
-    this.requestTimeoutMs = init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
-    if (!Number.isInteger(this.maxMessageBytes) || this.maxMessageBytes < 512 || this.maxMessageBytes > 65536) {
-      throw new WireGuardError(`maxMessageBytes must be an integer in [512, 65536], got ${this.maxMessageBytes}`, { backend: BACKEND, op: 'init' })
-    }
+    this.iface = checkKernelIfaceName(iface)
+    const cfg = resolve(SPEC, init)
+    this.maxMessageBytes = cfg.maxMessageBytes
+    this.requestTimeoutMs = cfg.requestTimeoutMs
+    if (init.openSocket !== undefined && typeof init.openSocket !== 'function') throw new InvalidConfigError('openSocket must be a function')
     this.openSocket = init.openSocket ?? (async () => await openPackageSocket())
   }
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { expect } from 'chai'
 import type { WireGuardError } from '../../lib/errors.js'
-import { createKernelLink, type IpRunner } from '../../lib/wireguard/kernel-link.js'
+import { createKernelLink, type IpRunner, type KernelLinkInit } from '../../lib/wireguard/kernel-link.js'
 import { expectRejectCode } from '../helpers/expect-code.js'
 import { hasTool, requireOrSkipIf } from '../helpers/require-tool.js'
 
@@ -58,10 +58,11 @@ describe('wireguard/kernel-link', () => {
     expect(perm.errno).to.equal(1)
   })
 
-  it('refuses bad names, MTUs and CIDRs before running anything', async () => {
+  it('refuses bad names, MTUs, CIDRs and knobs before running anything: InvalidConfigError', async () => {
     const r = recorder()
-    for (const init of [{ iface: 'a'.repeat(16) }, { iface: 'a b' }, { iface: 'wm0', mtu: 1000 }, { iface: 'wm0', addresses: ['fd00::1'] }, { iface: 'wm0', routes: ['fd00::/129'] }]) {
-      await expectRejectCode(createKernelLink({ ...init, run: r.run }), 'WIREMESH_ERR_WIREGUARD')
+    for (const init of [{ iface: 'a'.repeat(16) }, { iface: 'a b' }, { iface: '' }, { iface: 'wm0', mtu: 1000 }, { iface: 'wm0', mtu: 1420.5 }, { iface: 'wm0', addresses: ['fd00::1'] },
+      { iface: 'wm0', routes: ['fd00::/129'] }, { iface: 'wm0', commandTimeoutMs: 0 }, { iface: 'wm0', ifExists: 'maybe' }, { iface: 'wm0', addresses: 'fd00::1/48' }]) {
+      await expectRejectCode(createKernelLink({ ...init, run: r.run } as KernelLinkInit), 'WIREMESH_ERR_INVALID_CONFIG')
     }
     expect(r.calls).to.deep.equal([])
   })

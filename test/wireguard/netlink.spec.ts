@@ -4,8 +4,8 @@ import { Key } from '../../lib/identity/key.js'
 import { SeededRandom } from '../../lib/random.js'
 import type { PeerUpsert } from '../../lib/wireguard/backend.js'
 import { encodeSetDevice, GENL_ID_CTRL, NLM_F_ACK, NLM_F_REQUEST, parseMessages } from '../../lib/wireguard/netlink-codec.js'
-import { NetlinkBackend, openPackageSocket } from '../../lib/wireguard/netlink.js'
-import { expectRejectCode } from '../helpers/expect-code.js'
+import { NetlinkBackend, type NetlinkBackendInit, openPackageSocket } from '../../lib/wireguard/netlink.js'
+import { expectCode, expectRejectCode } from '../helpers/expect-code.js'
 import { FakeKernel, FAKE_FAMILY_ID } from './netlink-fake-kernel.js'
 
 function peers (n: number, seed = 1): PeerUpsert[] {
@@ -173,6 +173,14 @@ describe('wireguard/netlink backend (fake kernel socket)', () => {
     expect(Date.now() - t0).to.be.below(1000)
     await first
     await b.close()
+  })
+
+  it('checks its knobs and the interface name at construction: InvalidConfigError', () => {
+    for (const [iface, init] of [['a/b', {}], ['x'.repeat(16), {}], ['', {}], ['a b', {}], ['wm0', { requestTimeoutMs: 0 }], ['wm0', { requestTimeoutMs: 1.5 }],
+      ['wm0', { requestTimeoutMs: 600_001 }], ['wm0', { maxMessageBytes: 511 }], ['wm0', { maxMessageBytes: 65537 }], ['wm0', { openSocket: 1 }]] as const) {
+      expectCode(() => new NetlinkBackend(iface, init as NetlinkBackendInit), 'WIREMESH_ERR_INVALID_CONFIG')
+    }
+    expect(new NetlinkBackend('wm0', { requestTimeoutMs: 1, maxMessageBytes: 512 }).iface).to.equal('wm0')
   })
 
   it('a netlink package whose binary fails to load is a WireGuardError that suggests wg-cli', async () => {
