@@ -9,6 +9,7 @@
  *   const backend = link.backend()   // a UapiBackend on the link's socket
  *   …
  *   await link.destroy()             // SIGTERM to the PID (SIGKILL after stopTimeoutMs), link deleted
+ *                                    // (a process still there killTimeoutMs after SIGKILL: WireGuardError)
  *
  * wireguard-go runs in the foreground (`WG_PROCESS_FOREGROUND=1`) as our child, so its PID is
  * the one we started (`ip netns exec` execs it in place) and is what we signal; nothing is
@@ -42,6 +43,12 @@ export interface UserspaceLinkInit {
   startTimeoutMs?: number
   /** Time for wireguard-go to exit after SIGTERM before SIGKILL. Default 3,000 ms. */
   stopTimeoutMs?: number
+  /**
+   * Time for wireguard-go to exit after SIGKILL before `destroy()` gives up with a
+   * `WireGuardError` (op `destroy`). Default 2,000 ms: a killed process goes at once unless it
+   * is stuck in the kernel (uninterruptible sleep), which no wait would end. Range [1, 600,000].
+   */
+  killTimeoutMs?: number
   /** Time for one `ip` command. Default 10,000 ms. */
   ipTimeoutMs?: number
   /** Link MTU. Default 1420 (DESIGN §5: `lan` 1420, `wan` 1280). */
@@ -63,6 +70,7 @@ export interface UserspaceLinkInit {
 const SPEC = {
   startTimeoutMs: { default: 5_000, min: 1, max: 600_000, integer: true },
   stopTimeoutMs: { default: 3_000, min: 1, max: 600_000, integer: true },
+  killTimeoutMs: { default: 2_000, min: 1, max: 600_000, integer: true },
   ipTimeoutMs: { default: 10_000, min: 1, max: 600_000, integer: true },
   mtu: { default: 1420, min: 1280, max: 65535, integer: true },
   listenPort: { default: 0, min: 0, max: 65535, integer: true }
@@ -84,13 +92,24 @@ export class UserspaceLink {
     readonly socketPath: string,
     private readonly child: ChildProcess,
     private readonly ipPath: string,
-    private readonly cfg: { stopTimeoutMs: number, ipTimeoutMs: number },
+    private readonly cfg: { stopTimeoutMs: number, killTimeoutMs: number, ipTimeoutMs: number },
     private readonly uapiInit: UapiInit
   ) {
     this.exited = new Promise(resolve => {
       if (child.exitCode !== null || child.signalCode !== null) resolve()
       else child.once('exit', () => resolve())
     })
+  }
+
+  /** True once the process has exited, false if it still runs after `ms`. */
+  private async exitWithin (ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      await Promise.race([this.exited, new Promise<void>(resolve => { timer = setTimeout(resolve, ms) })])
+    } finally {
+      clearTimeout(timer)
+    }
+    return !this.running
   }
 
   /** The PID of wireguard-go. */
@@ -109,15 +128,23 @@ export class UserspaceLink {
     return await runIp(this.ipPath, this.netns, args, this.cfg.ipTimeoutMs)
   }
 
-  /** Stops wireguard-go (SIGTERM, SIGKILL after `stopTimeoutMs`) and deletes the link if it is left. Idempotent. */
+  /**
+   * Stops wireguard-go (SIGTERM, SIGKILL after `stopTimeoutMs`) and deletes the link if it is
+   * left. Idempotent. A process still there `killTimeoutMs` after SIGKILL is a `WireGuardError`
+   * (op `destroy`) and the link is left; calling `destroy()` again tries again.
+   */
   async destroy (): Promise<void> {
     if (this.destroyed) return
     this.destroyed = true
     if (this.running) {
       this.child.kill('SIGTERM')
-      const timer = setTimeout(() => { if (this.running) this.child.kill('SIGKILL') }, this.cfg.stopTimeoutMs)
-      await this.exited
-      clearTimeout(timer)
+      if (!await this.exitWithin(this.cfg.stopTimeoutMs)) {
+        this.child.kill('SIGKILL')
+        if (!await this.exitWithin(this.cfg.killTimeoutMs)) {
+          this.destroyed = false
+          throw linkError('destroy', `wireguard-go ${this.iface} (pid ${String(this.child.pid)}) did not exit within ${this.cfg.killTimeoutMs} ms of SIGKILL (stuck in the kernel?); its link is left`)
+        }
+      }
     }
     // wireguard-go removes its TUN device on exit; after a SIGKILL it may be left behind.
     try {
