@@ -3,6 +3,7 @@ import { WireGuardError, WireGuardProtocolError } from '../../lib/errors.js'
 import { Key } from '../../lib/identity/key.js'
 import { SeededRandom, type Random } from '../../lib/random.js'
 import type { DeviceChange, PeerUpsert } from '../../lib/wireguard/backend.js'
+import { canonicalCidr } from '../../lib/wireguard/cidr.js'
 import {
   AttrReader, decodeDump, encodeGetDevice, encodeGetFamily, encodeSetDevice, encodeSockaddr, GENL_HDRLEN, MAX_SET_MESSAGE_BYTES,
   NLA_F_NESTED, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, parseAttrs, parseMessages, WGDEVICE_A_FLAGS, WGDEVICE_A_IFNAME, WGDEVICE_A_LISTEN_PORT,
@@ -35,7 +36,7 @@ function randomUpsert (random: Random, i: number, nIps: number): PeerUpsert {
   for (let k = 0; k < nIps; k++) {
     ips.push(random.int(3) === 0
       ? `10.${(i >> 8) & 255}.${i & 255}.${k & 255}/32`
-      : `fd00:${(i & 0xffff).toString(16)}::${(k + 1).toString(16)}/128`)
+      : canonicalCidr(`fd00:${(i & 0xffff).toString(16)}::${(k + 1).toString(16)}/128`)) // i = 0 would be fd00:0::, not as the kernel prints it
   }
   const u: PeerUpsert = { publicKey: key(random), allowedIps: [...new Set(ips)], persistentKeepaliveS: random.int(2) === 0 ? 25 : 0 }
   if (random.int(4) !== 0) u.endpoint = random.int(2) === 0 ? { host: `192.0.2.${1 + random.int(250)}`, port: 1 + random.int(65535) } : { host: `2001:db8::${(1 + random.int(0xfffe)).toString(16)}`, port: 51820 }
