@@ -952,7 +952,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private signKeyOf (wgKey: Key): Key | undefined {
     if (wgKey.equals(this.identity.wgPublicKey)) return this.replica.member(wgKey) !== undefined ? this.identity.signPublicKey : undefined
     if (this.sender(wgKey.idMapKey) === undefined) return undefined
-    return this.replica.member(wgKey)?.signPublicKey
+    return this.replica.memberSignKey(wgKey)
   }
 
   /** Rebuilds the sender map when the member set may have changed, and follows it in liveness. */

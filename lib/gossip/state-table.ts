@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Key } from '../identity/key.js'
-import { toKeyString } from '../util/bytes.js'
+import { bytesEqual, toKeyString } from '../util/bytes.js'
 import { LruCache } from '../wire/lru.js'
 import { OverlayMap } from '../util/overlay-map.js'
 import { STATE_BUCKETS, STATE_HASH_BYTES, type StateBucket } from './messages.js'
@@ -122,12 +122,20 @@ export class StateTable {
   offer (wire: Uint8Array): OfferResult {
     let held = heldByArray.get(wire)
     if (held === undefined) {
+      // The very state we hold (gossip repeats every state several times): stale, and no
+      // decoding or hashing spent on it. A state starts with its 32-byte WireGuard key.
+      if (wire.length > 32) {
+        const have = this.held.get(toKeyString(wire.subarray(0, 32)))
+        if (have !== undefined && bytesEqual(have.wire, wire)) return this.reject('stale')
+      }
       let signed: SignedNodeState
       try {
         signed = decodeSignedNodeState(wire)
       } catch {
         return this.reject('malformed')
       }
+      const previous = this.held.get(signed.state.wgPublicKey.mapKey)
+      if (previous !== undefined && !newer(signed, previous.signed)) return this.reject('stale')
       held = hold(signed, wire)
       heldByArray.set(wire, held)
     }

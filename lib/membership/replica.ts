@@ -388,6 +388,13 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     return this.toMember(e)
   }
 
+  /** `member(wgPublicKey, now)?.signPublicKey`, without making the Member (a gossiper asks this of every state it is offered). */
+  memberSignKey (wgPublicKey: Key, now = this.clock.now()): Key | undefined {
+    if (wgPublicKey.mapKey === this.org.rootWgPublicKey.mapKey) return this.c.genesis.author
+    const e = this.evaluate().view.live.get(wgPublicKey.mapKey)
+    return e === undefined || this.isExpired(e.record, now) ? undefined : e.record.signPublicKey
+  }
+
   /** The enroll op whose record is the member's now (expiry not applied). */
   liveEnroll (wgPublicKey: Key): LoggedOp | undefined {
     return this.evaluate().view.live.get(wgPublicKey.mapKey)?.enroll

@@ -31,9 +31,10 @@ export class OverlayMap<K, V> implements Map<K, V> {
   }
 
   get (k: K): V | undefined {
-    const v = this.own.get(k)
-    if (v !== undefined || this.own.has(k)) return v
-    return this.hidden.has(k) ? undefined : this.base.get(k)
+    const own = this.own
+    const v = own.get(k)
+    if (v !== undefined || (own.size > 0 && own.has(k))) return v
+    return this.hidden.size > 0 && this.hidden.has(k) ? undefined : this.base.get(k)
   }
 
   set (k: K, v: V): this {
