@@ -283,7 +283,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       sendNack: (to, seq) => { this.sendSmall(to, MessageType.nack, { type: MessageType.nack, seq }) },
       pickHelpers: (k, exclude) => this.pickPeers(k, key => !key.equals(exclude) && this.liveness.get(key)?.state === 'alive'),
       broadcast: b => { this.broadcastLiveness(b) }
-    }, { indirectChecks: config.indirectChecks })
+    }, { indirectChecks: config.indirectChecks, fallbackPings: config.fallbackPings })
     this.limiter = new JoinLimiter(this.clock, config.joinRateLimitPerSec)
     this.cookies = new CookieIssuer({ clock: this.clock, random: this.random })
     this.ownEndpoints = init.endpoints

@@ -11,7 +11,9 @@
  *      members get a `pingReq(seq, target)`; each pings the target itself and relays the
  *      ack, or answers `nack(seq)` if its own probe timeout passes first. Nacks tell
  *      Lifeguard whether the helpers were reachable at all (a missing nack counts against
- *      our own health, not the target's).
+ *      our own health, not the target's). At the same moment, and spread evenly over the
+ *      rest of the interval, `fallbackPings` direct pings go to the target again with the
+ *      same seq: the stand-in for memberlist's TCP fallback ping (see GossipConfig).
  * Any authenticated packet from the target closes the period as a success (the engine calls
  * `liveness.onAnyPacket` for every packet), so a node that is busy talking is never
  * suspected for a lost ack.
@@ -47,9 +49,11 @@ export interface ProberStats {
   probesFailed: number
   relayed: number
   nacksSent: number
+  /** Direct pings sent again after a missed direct ack. */
+  fallbackPings: number
 }
 
-interface Probe { key: Key, seq: number, nacksExpected: number, nacksReceived: number, timer: TimerHandle | undefined }
+interface Probe { key: Key, seq: number, nacksExpected: number, nacksReceived: number, timer: TimerHandle | undefined, retries: TimerHandle[] }
 interface Relay { requester: Key, seq: number, timer: TimerHandle }
 
 /** Relays in flight at most (each is a pingReq we are answering); beyond it new ones are refused. */
@@ -58,16 +62,18 @@ const MAX_RELAYS = 256
 export class Prober {
   private readonly c: ProberComponents
   private readonly indirectChecks: number
+  private readonly fallbackPings: number
   private running = false
   private tickTimer: TimerHandle | undefined
   private probe: Probe | undefined
   private readonly relays = new Map<number, Relay>()
   private seq = 0
-  readonly stats: ProberStats = { probes: 0, indirectProbes: 0, probesFailed: 0, relayed: 0, nacksSent: 0 }
+  readonly stats: ProberStats = { probes: 0, indirectProbes: 0, probesFailed: 0, relayed: 0, nacksSent: 0, fallbackPings: 0 }
 
-  constructor (components: ProberComponents, init: { indirectChecks: number }) {
+  constructor (components: ProberComponents, init: { indirectChecks: number, fallbackPings?: number }) {
     this.c = components
     this.indirectChecks = init.indirectChecks
+    this.fallbackPings = init.fallbackPings ?? 0
   }
 
   start (): void {
@@ -81,7 +87,7 @@ export class Prober {
     this.running = false
     if (this.tickTimer !== undefined) this.c.clock.cancel(this.tickTimer)
     this.tickTimer = undefined
-    if (this.probe?.timer !== undefined) this.c.clock.cancel(this.probe.timer)
+    if (this.probe !== undefined) this.cancelTimers(this.probe)
     this.probe = undefined
     for (const r of this.relays.values()) this.c.clock.cancel(r.timer)
     this.relays.clear()
@@ -125,7 +131,7 @@ export class Prober {
     this.tickTimer = this.c.clock.schedule(() => { this.tick() }, this.c.liveness.probeIntervalMs())
     const target = this.c.liveness.probeTarget()
     if (target === undefined) return
-    const probe: Probe = { key: target.key, seq: this.nextSeq(), nacksExpected: 0, nacksReceived: 0, timer: undefined }
+    const probe: Probe = { key: target.key, seq: this.nextSeq(), nacksExpected: 0, nacksReceived: 0, timer: undefined, retries: [] }
     this.probe = probe
     this.stats.probes++
     probe.timer = this.c.clock.schedule(() => { this.indirect(probe) }, this.c.liveness.probeTimeoutMs())
@@ -140,6 +146,25 @@ export class Prober {
     probe.nacksExpected = helpers.length
     if (helpers.length > 0) this.stats.indirectProbes++
     for (const h of helpers) this.c.sendPingReq(h, probe.seq, probe.key)
+    // Direct again, now and spread over what is left of the period (each waits for its ack
+    // as long as the first ping did, at most).
+    const left = Math.max(0, this.c.liveness.probeIntervalMs() - this.c.liveness.probeTimeoutMs())
+    for (let j = 0; j < this.fallbackPings; j++) {
+      const ping = (): void => {
+        if (this.probe !== probe || this.c.liveness.isProbeResolved(probe.key)) return
+        this.stats.fallbackPings++
+        this.c.sendPing(probe.key, probe.seq)
+      }
+      if (j === 0) ping()
+      else probe.retries.push(this.c.clock.schedule(ping, Math.floor(j * left / this.fallbackPings)))
+    }
+  }
+
+  private cancelTimers (probe: Probe): void {
+    if (probe.timer !== undefined) this.c.clock.cancel(probe.timer)
+    probe.timer = undefined
+    for (const t of probe.retries) this.c.clock.cancel(t)
+    probe.retries.length = 0
   }
 
   /** Ends the open period: no ack or packet from the target means a failed probe. */
@@ -147,7 +172,7 @@ export class Prober {
     const probe = this.probe
     this.probe = undefined
     if (probe === undefined) return
-    if (probe.timer !== undefined) this.c.clock.cancel(probe.timer)
+    this.cancelTimers(probe)
     const b = this.c.liveness.onProbeFailed(probe.key, { expected: probe.nacksExpected, received: probe.nacksReceived })
     if (b !== undefined) {
       this.stats.probesFailed++
