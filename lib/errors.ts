@@ -73,6 +73,22 @@ export function throwIfAborted (signal?: AbortSignal): void {
   if (signal?.aborted === true) throw new AbortError(undefined, { cause: signal.reason })
 }
 
+/** `p`, or an `AbortError` as soon as `signal` aborts (at once if it already has). */
+export async function orAbort<T> (p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return await p
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(new AbortError(undefined, { cause: signal.reason }))
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([p, aborted])
+  } finally {
+    signal.removeEventListener('abort', onAbort!)
+  }
+}
+
 /**
  * A `Mesh` call its lifecycle or its state does not allow: a method that needs a started
  * mesh, an empty state dir with neither `org` nor `invite`, an invite for another org than

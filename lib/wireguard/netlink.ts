@@ -26,7 +26,7 @@
  * namespace (EPERM otherwise); the family lookup needs none.
  */
 import { resolve } from '../config.js'
-import { AbortError, InvalidConfigError, throwIfAborted, WireGuardError, WireGuardProtocolError } from '../errors.js'
+import { AbortError, InvalidConfigError, orAbort, throwIfAborted, WireGuardError, WireGuardProtocolError } from '../errors.js'
 import type { AbortOptions } from '../gossip/transport.js'
 import { readFileSync } from 'node:fs'
 import type { DeviceChange, DeviceState, WireGuardBackend } from './backend.js'
@@ -244,18 +244,7 @@ export class NetlinkBackend implements WireGuardBackend {
     const run = this.queue.then(f, f)
     this.queue = run.catch(() => {})
     const signal = options.signal
-    if (signal === undefined) return await run
-    let onAbort: (() => void) | undefined
-    const aborted = new Promise<never>((_resolve, reject) => {
-      onAbort = () => reject(new AbortError(undefined, { cause: signal.reason }))
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-    })
-    try {
-      return await Promise.race([run, aborted])
-    } finally {
-      signal.removeEventListener('abort', onAbort!)
-    }
+    return await orAbort(run, signal)
   }
 
   /**

@@ -64,7 +64,7 @@
 import { lookup } from 'node:dns/promises'
 import type { Clock, TimerHandle } from '../clock.js'
 import { resolve } from '../config.js'
-import { AbortError, InvalidConfigError, MeshError, WireGuardError } from '../errors.js'
+import { AbortError, InvalidConfigError, MeshError, orAbort, WireGuardError } from '../errors.js'
 import { TypedEventTarget } from '../events.js'
 import type { AbortOptions } from '../gossip/transport.js'
 import { Key } from '../identity/key.js'
@@ -635,20 +635,6 @@ function checkSpec (s: PeerSpec): string[] | undefined {
   }
 }
 
-/** `p`, or an `AbortError` as soon as `signal` aborts. */
-async function orAbort<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => reject(new AbortError(undefined, { cause: signal.reason }))
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-  })
-  try {
-    return await Promise.race([p, aborted])
-  } finally {
-    signal.removeEventListener('abort', onAbort!)
-  }
-}
 
 /** True when prefix `inner` lies inside `outer`. */
 function within (inner: Cidr, outer: Cidr): boolean {

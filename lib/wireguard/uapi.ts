@@ -16,27 +16,12 @@
 import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { resolve } from '../config.js'
-import { AbortError, InvalidConfigError, throwIfAborted, WireGuardError, WireGuardProtocolError } from '../errors.js'
+import { AbortError, InvalidConfigError, orAbort, throwIfAborted, WireGuardError, WireGuardProtocolError } from '../errors.js'
 import type { AbortOptions } from '../gossip/transport.js'
 import type { DeviceChange, DeviceState, WireGuardBackend } from './backend.js'
 import { checkChange } from './change.js'
 import { encodeSetRequest, GET_REQUEST, parseGetReply, parseSetReply } from './uapi-codec.js'
 
-/** `p`, or an `AbortError` as soon as `signal` aborts (at once if it already has). */
-async function orAbort<T> (p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return await p
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => reject(new AbortError(undefined, { cause: signal.reason }))
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-  })
-  try {
-    return await Promise.race([p, aborted])
-  } finally {
-    signal.removeEventListener('abort', onAbort!)
-  }
-}
 
 /** Where wireguard-go and boringtun put their sockets on Linux and the BSDs. */
 export const DEFAULT_SOCKET_DIR = '/var/run/wireguard'
