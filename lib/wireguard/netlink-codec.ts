@@ -33,6 +33,7 @@
 import { endianness } from 'node:os'
 import { InvalidConfigError, WireGuardError, WireGuardProtocolError } from '../errors.js'
 import { Key, KEY_BYTES } from '../identity/key.js'
+import { Encoder } from '../util/encoding.js'
 import type { DeviceChange, DeviceState, PeerUpsert, WgEndpoint, WgPeer } from './backend.js'
 import { formatCidr, formatIp, parseCidr, parseIp } from './cidr.js'
 
@@ -123,19 +124,15 @@ const LE = endianness() === 'LE'
 // ---- writing ----
 
 /** A growable message buffer with nest bookkeeping; `mark`/`rollback` cancel a partial attribute. */
-export class NlWriter {
-  buf = new Uint8Array(1024)
+export class NlWriter extends Encoder {
   dv = new DataView(this.buf.buffer)
-  pos = 0
 
-  private ensure (n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < this.pos + n) size *= 2
-    const next = new Uint8Array(size)
-    next.set(this.buf.subarray(0, this.pos))
-    this.buf = next
-    this.dv = new DataView(next.buffer)
+  constructor () { super(1024) }
+
+  /** Encoder's growth, plus a view over the new buffer. */
+  override ensure (n: number): void {
+    super.ensure(n)
+    if (this.dv.buffer !== this.buf.buffer) this.dv = new DataView(this.buf.buffer)
   }
 
   /** Appends an attribute with `payload`, zero-padded to 4 bytes. */
@@ -180,9 +177,9 @@ export class NlWriter {
   }
 
   /** The finished message (length filled in, seq and pid 0: `setSeq` before sending). */
-  finish (): Uint8Array {
+  override finish (): Uint8Array {
     this.dv.setUint32(0, this.pos, LE)
-    return this.buf.slice(0, this.pos)
+    return super.finish()
   }
 }
 
