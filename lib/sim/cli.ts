@@ -9,7 +9,7 @@
  * Progress goes to stderr. Exit code 0 when every tracked change reached every live node
  * (default) or every figure met its target (the others), 1 when not, 2 for a usage error.
  */
-import { writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { GOSSIP_PRESETS, type GossipPresetName, resolveGossipConfig } from '../gossip/config.js'
 import { type ChangeReport, summarize } from './metrics.js'
@@ -17,7 +17,7 @@ import { convergencePlot } from './plot.js'
 import { Progress } from './progress.js'
 import { defaultScenario } from './scenario.js'
 import { FAULT_DEFAULTS, FAULT_SCENARIOS, type FaultParams, type FaultScenarioName, SCENARIOS } from './scenarios/index.js'
-import { Simulation, type SimulationInit, type SimulationResult } from './simulation.js'
+import { Simulation, type SimulationResult } from './simulation.js'
 
 export const SIM_USAGE = `usage: wiremesh sim [options]
   --scenario NAME    default (default), ${FAULT_SCENARIOS.join(', ')}: see below
@@ -31,6 +31,9 @@ export const SIM_USAGE = `usage: wiremesh sim [options]
   --sealer KIND      real (default) or null (no cryptography, same sizes)
   --json             print one JSON object instead of a summary
   --svg FILE         write the convergence plot (of the tracked changes) to FILE
+  --runs-file FILE   append each finished seed to FILE as one JSON line; seeds already in
+                     FILE (same arguments) are loaded, not re-run, so an interrupted long
+                     run resumes where it stopped and reports the same bytes (default: none)
   --duration-ms D    default: virtual time per seed (default 60000)
   --settle-ms T      the others: virtual time before the fault (default ${FAULT_DEFAULTS.settleMs})
   --stall-ms T       stall: how long the node is frozen (default ${FAULT_DEFAULTS.stallMs})
@@ -71,6 +74,7 @@ interface Options {
   sealer: 'real' | 'null'
   json: boolean
   svg: string | undefined
+  runsFile: string | undefined
   fault: FaultParams
 }
 
@@ -100,6 +104,7 @@ function parse (args: string[]): Options {
       sealer: { type: 'string', default: 'real' },
       json: { type: 'boolean', default: false },
       svg: { type: 'string' },
+      'runs-file': { type: 'string' },
       'settle-ms': { type: 'string' },
       'stall-ms': { type: 'string' },
       'partition-ms': { type: 'string' },
@@ -144,6 +149,7 @@ function parse (args: string[]): Options {
     sealer: values.sealer,
     json: values.json,
     svg: values.svg,
+    runsFile: values['runs-file'],
     fault: {
       settleMs: ms('settle-ms', values['settle-ms'], FAULT_DEFAULTS.settleMs, 0),
       stallMs: ms('stall-ms', values['stall-ms'], FAULT_DEFAULTS.stallMs, 0),
@@ -154,36 +160,101 @@ function parse (args: string[]): Options {
   }
 }
 
+/** One finished seed: its scenario's result and its tracked changes (with delays, for the plot). */
+interface SeedRun<R> {
+  run: R
+  changes: ChangeReport[]
+}
+
+/**
+ * The arguments a seed's result depends on, the key a runs-file line must match: the
+ * scenario, the network, the preset, the sealer and that scenario's own parameters.
+ */
+function runArgs (o: Options): Record<string, unknown> {
+  const own = o.scenario === 'default' ? { durationMs: o.durationMs } : SCENARIOS[o.scenario].params(o.fault)
+  return { scenario: o.scenario, nodes: o.nodes, loss: o.loss, latencyMs: o.latencyMs, preset: o.preset, sealer: o.sealer, ...own }
+}
+
+/**
+ * The seeds already in the runs file, by seed. Lines are `{ args, seed, run, changes }`; a
+ * line of other arguments is a usage error (mixing them would pool unlike runs), and a torn
+ * last line (the process died while appending) is ignored, so that seed runs again.
+ */
+function loadRuns<R> (file: string, args: Record<string, unknown>): Map<number, SeedRun<R>> {
+  const held = new Map<number, SeedRun<R>>()
+  if (!existsSync(file)) return held
+  const want = JSON.stringify(args)
+  const lines = readFileSync(file, 'utf8').split('\n')
+  for (const [i, line] of lines.entries()) {
+    if (line === '') continue
+    let entry: { args?: unknown, seed?: unknown, run?: R, changes?: ChangeReport[] }
+    try {
+      entry = JSON.parse(line)
+    } catch {
+      if (i === lines.length - 1) continue
+      throw new UsageError(`--runs-file ${file}: line ${i + 1} is not JSON`)
+    }
+    if (JSON.stringify(entry.args) !== want) throw new UsageError(`--runs-file ${file}: line ${i + 1} holds a run of other arguments (${JSON.stringify(entry.args)}, this run: ${want})`)
+    if (typeof entry.seed !== 'number' || entry.run === undefined || !Array.isArray(entry.changes)) throw new UsageError(`--runs-file ${file}: line ${i + 1} is not a seed's run`)
+    held.set(entry.seed, { run: entry.run, changes: entry.changes })
+  }
+  return held
+}
+
+/**
+ * Runs `one` on a fresh simulation of each seed in order, with progress on stderr
+ * (`plannedMs` of virtual time per seed). With a runs file, seeds it holds are taken from
+ * it (`held`, from `loadRuns`) and each newly finished seed is appended before the next starts.
+ */
+async function eachSeed<R> (o: Options, held: ReadonlyMap<number, SeedRun<R>>, plannedMs: number, label: string, one: (sim: Simulation) => Promise<R>): Promise<Array<SeedRun<R>>> {
+  const args = runArgs(o)
+  const progress = new Progress({ total: o.seeds.length * plannedMs, label })
+  const done: Array<SeedRun<R>> = []
+  for (const [k, seed] of o.seeds.entries()) {
+    const note = `seed ${seed} (${k + 1}/${o.seeds.length})`
+    const loaded = held.get(seed)
+    if (loaded !== undefined) {
+      progress.update((k + 1) * plannedMs, `${note}: from ${o.runsFile ?? ''}`)
+      done.push(loaded)
+      continue
+    }
+    progress.update(k * plannedMs, `${note}: starting`)
+    const sim = new Simulation({
+      nodes: o.nodes, seed, lossRate: o.loss, latencyMs: o.latencyMs, preset: o.preset, sealer: o.sealer,
+      onProgress: ms => { progress.update(k * plannedMs + Math.min(ms, plannedMs), note) }
+    })
+    const run = await one(sim)
+    const entry = { run, changes: sim.changes() }
+    await sim.stop()
+    if (o.runsFile !== undefined) appendFileSync(o.runsFile, JSON.stringify({ args, seed, ...entry }) + '\n')
+    // Through JSON either way, so a resumed run reports exactly the bytes of an unbroken one.
+    done.push(o.runsFile === undefined ? entry : JSON.parse(JSON.stringify(entry)))
+  }
+  progress.finish()
+  return done
+}
+
 /** Runs the command; returns the exit code. */
 export async function simCommand (args: string[]): Promise<number> {
   let o: Options
+  let held: Map<number, SeedRun<unknown>>
   try {
     o = parse(args)
+    held = o.runsFile === undefined ? new Map() : loadRuns(o.runsFile, runArgs(o))
   } catch (err) {
     if (!(err instanceof UsageError) && !(err instanceof TypeError)) throw err
     console.error(`wiremesh sim: ${err.message}\n${SIM_USAGE}`)
     return 2
   }
-  if (o.scenario !== 'default') return await faultCommand(o, o.scenario)
+  if (o.scenario !== 'default') return await faultCommand(o, o.scenario, held)
   const wallStart = performance.now()
-  const progress = new Progress({ total: o.seeds.length * o.durationMs, label: `sim ${o.nodes} nodes` })
-  const runs: SimulationResult[] = []
-  const changes: ChangeReport[] = []
-  let gossipIntervalMs = 0
-  for (const [k, seed] of o.seeds.entries()) {
-    const note = `seed ${seed} (${k + 1}/${o.seeds.length})`
-    progress.update(k * o.durationMs, `${note}: starting`)
-    const sim = new Simulation({
-      nodes: o.nodes, seed, lossRate: o.loss, latencyMs: o.latencyMs, preset: o.preset, sealer: o.sealer,
-      onProgress: ms => { progress.update(k * o.durationMs + ms, note) }
-    })
+  const gossipIntervalMs = resolveGossipConfig(o.preset).gossipIntervalMs
+  const done = await eachSeed(o, held as Map<number, SeedRun<SimulationResult>>, o.durationMs, `sim ${o.nodes} nodes`, async sim => {
     await defaultScenario(sim, o.durationMs)
-    runs.push(sim.result())
-    changes.push(...sim.changes())
-    gossipIntervalMs = sim.gossipIntervalMs
-    await sim.stop()
-  }
-  progress.finish()
+    return sim.result()
+  })
+  const runs = done.map(d => d.run)
+  const changes = done.flatMap(d => d.changes)
   const summary = summarize(changes, gossipIntervalMs)
   const mean = (f: (r: SimulationResult) => number): number => runs.reduce((s, r) => s + f(r), 0) / runs.length
   const report = {
@@ -222,27 +293,14 @@ export async function simCommand (args: string[]): Promise<number> {
 }
 
 /** A fault scenario on each seed: its figures pooled, per-seed runs, targets met or not. */
-async function faultCommand (o: Options, name: FaultScenarioName): Promise<number> {
+async function faultCommand (o: Options, name: FaultScenarioName, held: Map<number, SeedRun<unknown>>): Promise<number> {
   const wallStart = performance.now()
   const scenario = SCENARIOS[name]
   const cfg = resolveGossipConfig(o.preset)
   const plannedMs = scenario.plannedMs(o.fault, cfg, o.nodes)
-  const progress = new Progress({ total: o.seeds.length * plannedMs, label: `sim ${name} ${o.nodes} nodes` })
-  const runs: unknown[] = []
-  const changes: ChangeReport[] = []
-  for (const [k, seed] of o.seeds.entries()) {
-    const note = `seed ${seed} (${k + 1}/${o.seeds.length})`
-    progress.update(k * plannedMs, `${note}: starting`)
-    const init: SimulationInit = {
-      nodes: o.nodes, seed, lossRate: o.loss, latencyMs: o.latencyMs, preset: o.preset, sealer: o.sealer,
-      onProgress: ms => { progress.update(k * plannedMs + Math.min(ms, plannedMs), note) }
-    }
-    const sim = new Simulation(init)
-    runs.push(await scenario.run(sim, o.fault))
-    changes.push(...sim.changes())
-    await sim.stop()
-  }
-  progress.finish()
+  const done = await eachSeed(o, held, plannedMs, `sim ${name} ${o.nodes} nodes`, async sim => await scenario.run(sim, o.fault))
+  const runs = done.map(d => d.run)
+  const changes = done.flatMap(d => d.changes)
   const summary = scenario.summarize(runs)
   const report = {
     scenario: name,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -61,6 +61,35 @@ describe('sim/cli: wiremesh sim', function () {
     const t = await wiremesh(['sim', '--scenario', 'stall', '--nodes', '8', '--seed', String(seed), '--settle-ms', '1000', '--stall-ms', '2000'])
     expect(t.code).to.equal(0)
     expect(t.stdout).to.include('false deaths:').and.include('targets:          met')
+  })
+
+  it('--runs-file: an interrupted run resumes from the seeds it finished and reports the same bytes (SEED replays)', async function () {
+    const seed = Math.min(testSeed(), 0xfffffffd)
+    const dir = mkdtempSync(join(tmpdir(), 'wiremesh-sim-'))
+    try {
+      const file = join(dir, 'runs.jsonl')
+      const args = ['sim', '--nodes', '8', '--seeds', '3', '--seed', String(seed), '--duration-ms', '3000', '--json']
+      const [whole, logged] = await Promise.all([wiremesh(args), wiremesh([...args, '--runs-file', file])])
+      if (whole.code !== 0 || logged.code !== 0) console.log(`      replay: SEED=${seed} npm test -- --grep 'sim/cli'\n${whole.stderr}${logged.stderr}`)
+      expect(whole.code).to.equal(0)
+      expect(logged.code).to.equal(0)
+      const strip = (s: string): string => s.replace(/"wallSeconds":[0-9.e+-]+/, '')
+      expect(strip(logged.stdout)).to.equal(strip(whole.stdout))
+      const lines = readFileSync(file, 'utf8').trimEnd().split('\n')
+      expect(lines.map(l => (JSON.parse(l) as { seed: number }).seed)).to.deep.equal([seed, seed + 1, seed + 2])
+      // As if killed while appending the second seed's line: the first is loaded, the rest run again.
+      writeFileSync(file, lines[0] + '\n' + lines[1].slice(0, 40))
+      const resumed = await wiremesh([...args, '--runs-file', file])
+      expect(resumed.code).to.equal(0)
+      expect(resumed.stderr).to.include(`seed ${seed} (1/3): from ${file}`)
+      expect(strip(resumed.stdout)).to.equal(strip(whole.stdout))
+      // Runs of other arguments are not pooled with these.
+      const other = await wiremesh([...args.map(a => a === '3000' ? '2000' : a), '--runs-file', file])
+      expect(other.code).to.equal(2)
+      expect(other.stderr).to.include('holds a run of other arguments')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('an unknown scenario, or an option of another scenario, is a usage error', async () => {
