@@ -157,8 +157,9 @@ const NAME_OF: Record<number, Counted> = {
 const emptyCounts = (): Record<Counted, number> => Object.fromEntries(COUNTED.map(c => [c, 0])) as Record<Counted, number>
 
 export interface GossiperStats {
-  /** Packets sent and bytes sent (sealed, as handed to the transport), by message type. */
+  /** Packets sent and bytes sent (sealed, as handed to the transport), by message type, and all bytes. */
   sent: Record<Counted, number>
+  sentBytesByType: Record<Counted, number>
   sentBytes: number
   /**
    * Packets opened and handled, by message type, and packets dropped, by reason: every packet
@@ -242,6 +243,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private readonly onOpsAdded = (e: CustomEvent<{ ops: readonly LoggedOp[] }>): void => { this.opsAdded(e.detail.ops) }
   private readonly s = {
     sent: emptyCounts(),
+    sentBytesByType: emptyCounts(),
     sentBytes: 0,
     received: emptyCounts(),
     drops: Object.fromEntries([...DROP_REASONS, 'bad-message', 'unexpected-type', 'join-rate', 'bad-cookie'].map(r => [r, 0])) as Record<GossipDropReason, number>,
@@ -413,6 +415,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   stats (): GossiperStats {
     return {
       sent: { ...this.s.sent },
+      sentBytesByType: { ...this.s.sentBytesByType },
       sentBytes: this.s.sentBytes,
       received: { ...this.s.received },
       drops: { ...this.s.drops },
@@ -891,7 +894,9 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     try {
       const packet = this.sealer.seal(peer, type, payload)
       this.transport.send(e, packet)
-      this.s.sent[NAME_OF[type]]++
+      const name = NAME_OF[type]
+      this.s.sent[name]++
+      this.s.sentBytesByType[name] += packet.length
       this.s.sentBytes += packet.length
     } catch {
       // A low-order peer key (seal) or a packet over the transport's limit: counted, not thrown,

@@ -12,7 +12,10 @@
  *   - an enroll grants no admin role, and its signing key is unclaimed or its subject's own
  *     and authors no chain (else: the first-claim race and cutoffs are the full pass's call);
  *     its subject is not revoked (else: revoked keys grow);
- *   - a remove's subject is not an admin (else: cutoffs move);
+ *   - a remove's or revoke's subject is not an admin and no signing key it was enrolled with
+ *     authors a chain (else: cutoffs move, and the enrolls that chain made may fall). A
+ *     revoke then also adds the subject's keys to the revoked keys, which only its own
+ *     enrolls carry: a signing key belongs to the first subject that claimed it;
  *   - a subject's overlay address is not held by another subject (else: who keeps it is
  *     decided in (lamport, id) order across subjects).
  *
@@ -100,7 +103,7 @@ export class Derived {
     const r = auth.rankOfChain.get(x)
     if (r === undefined) return false
     const kind = op.payload.kind
-    if (kind !== 3 && (kind !== 2 || op.payload.record.roles.includes(ROLE_ADMIN))) return false
+    if (kind !== 3 && kind !== 4 && (kind !== 2 || op.payload.record.roles.includes(ROLE_ADMIN))) return false
     op.valid = false
     if (x !== root.chain) {
       const gs = this.grants.get(x.author.mapKey)
@@ -126,17 +129,34 @@ export class Derived {
       touched.push(s)
       return true
     }
-    if (p.kind !== 3) return false
-    const subject = p.remove.subject
+    if (p.kind !== 3 && p.kind !== 4) return false
+    const subject = p.kind === 3 ? p.remove.subject : p.revoke.subject
     const s = subject.mapKey
     if (s === rootWg) return true
     const sr = auth.rankOfSubject.get(s)
     if (sr !== undefined) return sr <= r
-    op.valid = true
     let so: SubjectOps | undefined = auth.bySubject.get(s)
+    if (so !== undefined && !this.confined(so)) return false
+    op.valid = true
     if (so === undefined) { so = { subject, enrolls: [], removals: NO_REMOVALS, revoked: false }; auth.bySubject.set(s, so) }
     addRemoval(so, op)
+    if (p.kind === 4) {
+      so.revoked = true
+      const revoked = this.view.revokedKeys
+      revoked.add(s)
+      for (const e of so.enrolls) if (e.payload.kind === 2) revoked.add(e.payload.record.signPublicKey.mapKey)
+    }
     touched.push(s)
+    return true
+  }
+
+  /**
+   * Whether taking subject `so` out of the view (a remove, a revoke) changes its place only:
+   * none of the signing keys it was validly enrolled with authors a chain, so no cutoff moves
+   * and no op it authored can fall.
+   */
+  confined (so: SubjectOps): boolean {
+    for (const e of so.enrolls) if (e.payload.kind === 2 && this.log.chainOf(e.payload.record.signPublicKey) !== undefined) return false
     return true
   }
 

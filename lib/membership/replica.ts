@@ -414,6 +414,18 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     return this.evaluate().view.gone.get(wgPublicKey.mapKey)?.reason
   }
 
+  /**
+   * Whether removing or revoking `subject` changes no other subject's place: it holds no
+   * admin grant and none of its signing keys authors a chain (derive.ts `confined`). A view
+   * diff after such an op need look at the subject alone.
+   */
+  removalIsConfined (subject: Key): boolean {
+    const d = this.evaluate()
+    if (d.auth.rankOfSubject.has(subject.mapKey)) return false
+    const so = d.auth.bySubject.get(subject.mapKey)
+    return so === undefined || d.confined(so)
+  }
+
   /** The admin rank of a signing key, if it holds a valid admin grant (root 0). */
   rankOf (signPublicKey: Key): number | undefined {
     return this.evaluate().auth.rankOfSign.get(signPublicKey.mapKey)

@@ -6,7 +6,8 @@
  *
  * Cost. A batch of accepted ops is diffed only on the subjects it names (`opSubject`), O(ops):
  * what a simulator of thousands of nodes needs. A batch that can change other subjects' places
- * is diffed in full, O(members): a remove or revoke (a cut-off admin invalidates the enrolls
+ * is diffed in full, O(members): a remove or revoke of an admin or of a subject whose signing
+ * key authors a chain (`Replica.removalIsConfined`: a cut-off admin invalidates the enrolls
  * it authored), an admin grant (ranks below it move) or an op that forks its author's chain
  * (equivocation cuts the chain). Expiry needs no op: one timer on the injected clock fires when
  * the earliest `expiresAt + maxClockSkewMs` known passes, and a full diff follows; no member
@@ -146,7 +147,7 @@ export class PeerTracker {
   /** Diffs what a batch of accepted ops can have changed. */
   opsAdded (ops: readonly LoggedOp[]): void {
     if (this.stopped) return
-    if (ops.some(widens)) { this.resync(); return }
+    if (ops.some(op => widens(op, this.c.replica))) { this.resync(); return }
     const seen = new Set<string>()
     for (const op of ops) {
       const subject = opSubject(op)
@@ -224,9 +225,9 @@ export class PeerTracker {
 }
 
 /** Ops after which subjects other than the op's own may have moved. */
-function widens (op: LoggedOp): boolean {
+function widens (op: LoggedOp, replica: Replica): boolean {
   const p = op.payload
-  if (p.kind === 3 || p.kind === 4) return true
+  if ((p.kind === 3 || p.kind === 4) && !replica.removalIsConfined(p.kind === 3 ? p.remove.subject : p.revoke.subject)) return true
   if (p.kind === 2 && p.record.roles.includes(ROLE_ADMIN)) return true
   return op.chain !== undefined && op.chain.forkSeq <= op.seq
 }

@@ -233,4 +233,33 @@ describe('member view', function () {
     }
     expect(ra.viewFingerprint()).to.equal(org.replica.viewFingerprint())
   })
+
+  it('a revoke of a plain member is applied without a full pass, to the view a full pass gives; an admin\'s re-derives', async () => {
+    const others = [await newNode(), await newNode()]
+    org.admin.enroll(rec(S))
+    for (const o of others) org.admin.enroll(rec(o))
+    await sync(org.replica, ra)
+    const passes = (r: Replica): number => r.authorityForAuthoring().derived.fullPasses
+    // A's first op makes its chain, which a full pass ranks; after that, plain ops are incremental.
+    a.remove(others[0].wg)
+    const before = passes(ra)
+    expect(ra.removalIsConfined(S.wg)).to.equal(true)
+    a.revoke(S.wg, { reason: 'lost' })
+    expect(ra.member(S.wg)).to.equal(undefined)
+    expect(ra.isRevoked(S.wg) && ra.isRevoked(S.signer.publicKey)).to.equal(true)
+    expect(ra.goneReason(S.wg)).to.equal('revoked')
+    expect(ra.member(others[1].wg)).to.not.equal(undefined)
+    expect(passes(ra), 'no full pass').to.equal(before)
+    const fresh = new Replica(org.genesis, { clock: org.clock })
+    await sync(ra, fresh)
+    expect(ra.viewFingerprint()).to.equal(fresh.viewFingerprint())
+    // Re-enrolling the revoked key stays refused, and a revoke of an admin re-derives.
+    expectCode(() => a.enroll(rec(S)), NOT_AUTHORIZED)
+    await sync(ra, org.replica)
+    expect(org.replica.removalIsConfined(A.wg)).to.equal(false)
+    const rootBefore = passes(org.replica)
+    org.admin.revoke(A.wg, { reason: 'left the company' })
+    expect(org.replica.member(A.wg)).to.equal(undefined)
+    expect(passes(org.replica)).to.be.above(rootBefore)
+  })
 })
