@@ -54,7 +54,7 @@ import { type Key, keyIdMapKey } from '../identity/key.js'
 import { decodeOp } from '../membership/codec.js'
 import type { LoggedOp, OpLog } from '../membership/log.js'
 import { OpKind, type WireOp } from '../membership/op.js'
-import type { MemberIndex, Replica } from '../membership/replica.js'
+import { indexChanges, type MemberIndex, type Replica } from '../membership/replica.js'
 import type { Random } from '../random.js'
 import { toKeyString } from '../util/bytes.js'
 import { CookieIssuer } from '../wire/cookie.js'
@@ -973,8 +973,10 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     this.selfAt = index.list.findIndex(k => k.mapKey === me.mapKey)
     this.senderCount = index.list.length - (this.selfAt >= 0 ? 1 : 0)
     if (old === index) return this.afterRefresh(me, m)
-    for (const [id, k] of old.byId) {
-      if (m.has(id) || k.mapKey === me.mapKey) continue
+    // One step on from what we hold: its change list, O(changes); else compare both, O(N).
+    const { added: joined, removed } = index.prev?.index === old ? index.prev : indexChanges(old, index)
+    for (const k of removed) {
+      if (k.mapKey === me.mapKey) continue
       this.liveness.removeMember(k)
       this.states.remove(k)
       for (const book of [this.learned, this.book, this.lastPullAt, this.lastReplyAt, this.lastToldDeadAt, this.lastPageOf]) book.delete(k.mapKey)
@@ -983,8 +985,8 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       this.sealer.forget?.(k)
     }
     const added: Array<[Key, number]> = []
-    for (const [id, k] of m) {
-      if (old.byId.has(id) || k.mapKey === me.mapKey) continue
+    for (const k of joined) {
+      if (k.mapKey === me.mapKey) continue
       added.push([k, this.states.state(k)?.incarnation ?? 0])
     }
     this.liveness.addMembers(added)

@@ -50,6 +50,8 @@ export interface ReplicaCore {
   sorted: { passes: number, entries: ViewEntry[] } | undefined
   /** `Replica.memberIndex()` as of log version `version`, while no member can expire. */
   index: { version: number, index: MemberIndex } | undefined
+  /** The index last built for this op set's ancestor (a copied core's), the next one's `prev`. */
+  lastIndex: MemberIndex | undefined
   readonly ingestor: Ingest
   /** In the pool: never changed again. */
   shared: boolean

@@ -90,6 +90,28 @@ export interface MemberIndex {
   readonly list: readonly Key[]
   /** Whether a member has an `expiresAt` (then the index changes with time). */
   readonly anyExpiry: boolean
+  /**
+   * The index this one was built after and what changed since (member keys added and
+   * removed), so a holder of `prev.index` can update in O(changes). One step only: building
+   * the next index drops this one's `prev`, so old indexes are not kept alive.
+   */
+  prev?: MemberIndexStep
+}
+
+export interface MemberIndexStep {
+  readonly index: MemberIndex
+  readonly added: readonly Key[]
+  readonly removed: readonly Key[]
+}
+
+/** The member keys in `next` and not in `prev` (added), and in `prev` and not in `next` (removed), by map key. */
+export function indexChanges (prev: MemberIndex, next: MemberIndex): { added: Key[], removed: Key[] } {
+  const added: Key[] = []
+  const removed: Key[] = []
+  // By map key: a copied core's keys are equal, not the same objects.
+  for (const [id, k] of next.byId) if (prev.byId.get(id)?.mapKey !== k.mapKey) added.push(k)
+  for (const [id, k] of prev.byId) if (next.byId.get(id)?.mapKey !== k.mapKey) removed.push(k)
+  return { added, removed }
 }
 
 export interface MergeResult extends IngestResult {
@@ -149,7 +171,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
    * A private core holding genesis and `ops` (a causal order, all verified and resolved: a
    * log's own ops, re-entered as fresh entries so the source log is untouched).
    */
-  private newCore (genesisOp: Op, ops: readonly LoggedOp[]): ReplicaCore {
+  private newCore (genesisOp: Op, ops: readonly LoggedOp[], lastIndex?: MemberIndex): ReplicaCore {
     const log = new OpLog()
     const store = this.factory(log)
     const genesis = log.add(genesisOp instanceof OpEntry ? copyEntry(genesisOp) : genesisOp)
@@ -163,6 +185,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
       fresh: [],
       sorted: undefined,
       index: undefined,
+      lastIndex,
       ingestor: new Ingest(log, this.orgId, this.verifier, this.pendingQuota),
       shared: false
     }
@@ -174,7 +197,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     if (c.shared) {
       const ops: LoggedOp[] = []
       for (const op of c.log.all()) if (op !== c.genesis) ops.push(op)
-      this.c = this.newCore(c.genesis, ops)
+      this.c = this.newCore(c.genesis, ops, c.index?.index ?? c.lastIndex)
     }
     return this.c
   }
@@ -355,7 +378,13 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
       byId.set(k.idMapKey, k)
     }
     const index: MemberIndex = { byId, list: [...byId.values()], anyExpiry }
+    const prev = hit?.index ?? c.lastIndex
+    if (prev !== undefined) {
+      prev.prev = undefined
+      index.prev = { index: prev, ...indexChanges(prev, index) }
+    }
     c.index = anyExpiry ? undefined : { version: c.log.version, index }
+    c.lastIndex = index
     return index
   }
 

@@ -77,6 +77,34 @@ describe('ReplicaPool', function () {
     }))
   })
 
+  it('a member index\'s step (prev, added, removed) turns the index before it into it, pooled or not', async function () {
+    let steps = 0
+    await check(this, fc.asyncProperty(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), async (hSeed, oSeed) => {
+      const h = await randomHistory(org, new SeededRandom(hSeed), 16)
+      const random = new SeededRandom(oSeed)
+      const plan = batches(random, shuffle(random, wire(h.ops)))
+      const pool = new ReplicaPool()
+      for (const r of [new Replica(org.genesis, { clock: org.clock, pool }), new Replica(org.genesis, { clock: org.clock, pool }), new Replica(org.genesis, { clock: org.clock })]) {
+        let held = r.memberIndex()
+        for (const b of plan) {
+          await r.ingest(b.map(o => decodeOp(o.wire)), 'peer')
+          const now = r.memberIndex()
+          if (now === held) continue
+          expect(now.prev?.index.prev, 'one step only: no chain of old indexes kept alive').to.equal(undefined)
+          if (now.prev?.index === held) {
+            steps++
+            const keys = new Set(held.list.map(k => k.mapKey))
+            for (const k of now.prev.removed) expect(keys.delete(k.mapKey), 'removed was there').to.equal(true)
+            for (const k of now.prev.added) { expect(keys.has(k.mapKey), 'added was not').to.equal(false); keys.add(k.mapKey) }
+            expect([...keys].sort()).to.deep.equal(now.list.map(k => k.mapKey).sort())
+          }
+          held = now
+        }
+      }
+    }))
+    expect(steps, 'steps were taken').to.be.above(0)
+  })
+
   it('copies a shared core before authoring on it: the other sharers do not see the op', async () => {
     const pool = new ReplicaPool()
     const a = new Replica(org.genesis, { clock: org.clock, pool })
