@@ -5,7 +5,9 @@
  *
  * - Limit. Each item is sent at most
  *       retransmitLimit(n) = retransmitMult × ⌈log10(n + 1)⌉
- *   times, n being the cluster size at the moment of `take()` (so a growing cluster keeps
+ *   times (one packet to one peer is one send; a gossip round to `fanout` peers is
+ *   `fanout` sends, overshooting the limit by at most fanout − 1 on its last round), n
+ *   being the cluster size at the moment of `take()` (so a growing cluster keeps
  *   an item alive longer). With mult 4: n = 1…9 → 4, 10…99 → 8, 100…999 → 12. That many
  *   rounds of random fan-out reach every node with high probability (epidemic spreading
  *   needs O(log n) rounds). An item is sent at least once even when the limit is 0 (n = 0),
@@ -167,13 +169,15 @@ export class BroadcastQueue {
   /**
    * The items to piggyback on one packet of `budgetBytes`, each costing `overheadPerItem +
    * bytes.length`: fewest-transmitted first, newest first within a tier, skipping what
-   * does not fit. Their transmit counts go up by one; those reaching `retransmitLimit(n)`
+   * does not fit. Their transmit counts go up by `copies`, the peers the packet goes to (as
+   * memberlist counts one transmit per node sent to); those reaching `retransmitLimit(n)`
    * leave the queue. Returns snapshots (with the new count), in the order chosen.
    */
-  take (budgetBytes: number, overheadPerItem: number, n: number): BroadcastItem[] {
+  take (budgetBytes: number, overheadPerItem: number, n: number, copies = 1): BroadcastItem[] {
     if (!(budgetBytes >= 0) || !(overheadPerItem >= 0)) {
       throw new RangeError(`budget and overhead must be non-negative, got ${budgetBytes} and ${overheadPerItem}`)
     }
+    if (!Number.isInteger(copies) || copies < 1) throw new RangeError(`copies must be a positive integer, got ${copies}`)
     const limit = Math.max(1, this.retransmitLimit(n))
     const out: BroadcastItem[] = []
     const moved: Entry[] = []
@@ -186,8 +190,8 @@ export class BroadcastQueue {
         if (cost > free) continue
         free -= cost
         tier.splice(i, 1)
-        e.transmits++
-        this.counters.transmitted++
+        e.transmits += copies
+        this.counters.transmitted += copies
         out.push(snapshot(e))
         if (e.transmits >= limit) {
           this.forget(e)

@@ -4,7 +4,7 @@
  *
  * - Queue. Every op the replica accepts (`ops:added`: a local admin action, an ingest, a
  *   merge), every node state that is news, and every liveness claim go into one
- *   `BroadcastQueue` and are sent at most retransmitMult × ⌈log10(N+1)⌉ times. Node states
+ *   `BroadcastQueue` and are sent at most retransmitMult × ⌈log10(N+1)⌉ times (to one peer each). Node states
  *   are superseded by node (key `s:<node>`), claims by subject (`c:<node>`); ops never are.
  * - Push. Every `gossipIntervalMs` a `gossip` message with queued items (fewest-sent first,
  *   packed to the packet budget) goes to `fanout` random members that are not dead. Pings
@@ -442,7 +442,8 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     const peers = this.pickPeers(this.config.fanout, key => this.liveness.get(key)?.state !== 'dead')
     if (peers.length === 0) return
     const budget = this.payloadBudget(MessageType.gossip)
-    const items = this.takeItems(budget - COUNT_BYTES)
+    // Each peer it goes to is one transmit of every item (memberlist counts per node sent to).
+    const items = this.takeItems(budget - COUNT_BYTES, peers.length)
     if (items === undefined) return
     let payload: Uint8Array
     try {
@@ -876,9 +877,9 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   }
 
   /** Queued items for one message, split by kind; undefined when nothing fits. */
-  private takeItems (budget: number): Items | undefined {
+  private takeItems (budget: number, copies = 1): Items | undefined {
     if (this.queue.size === 0) return undefined
-    const taken = this.queue.take(budget, ITEM_OVERHEAD_BYTES, this.clusterSize())
+    const taken = this.queue.take(budget, ITEM_OVERHEAD_BYTES, this.clusterSize(), copies)
     if (taken.length === 0) return undefined
     const items: Items & { claims: Uint8Array[] } = { ops: [], states: [], claims: [] }
     for (const i of taken) itemList(items, i).push(i.bytes)

@@ -41,6 +41,24 @@ describe('gossip/broadcast-queue', () => {
     expect(q.stats()).to.deep.equal({ queued: 0, enqueued: 1, superseded: 0, evicted: 0, completed: 1, transmitted: 4 })
   })
 
+  it('counts a packet taken for several peers as that many transmits (memberlist counts per node sent to)', () => {
+    const q = new BroadcastQueue({ retransmitMult: 2 })
+    q.enqueue({ bytes: msg('a') })
+    q.enqueue({ bytes: msg('b') })
+    const n = 10 // limit 4
+    // A gossip round to 3 peers, then a ping: 'a' and 'b' both go, at 3 and then 4.
+    expect(q.take(ALL, 0, n, 3).map(i => i.transmits)).to.deep.equal([3, 3])
+    expect(q.take(ALL, 0, n, 1).map(i => i.transmits)).to.deep.equal([4, 4])
+    expect(q.size).to.equal(0)
+    expect(q.stats()).to.include({ completed: 2, transmitted: 8 })
+    // The last round may overshoot by fewer than its copies; an item is never sent more rounds.
+    q.enqueue({ bytes: msg('c') })
+    expect(q.take(ALL, 0, n, 3).map(i => i.transmits)).to.deep.equal([3])
+    expect(q.take(ALL, 0, n, 3).map(i => i.transmits)).to.deep.equal([6])
+    expect(q.size).to.equal(0)
+    for (const bad of [0, -1, 1.5]) expect(() => q.take(ALL, 0, n, bad)).to.throw(RangeError)
+  })
+
   it('sends an item once when the limit is 0 (n = 0), as memberlist does', () => {
     const q = new BroadcastQueue()
     q.enqueue({ bytes: msg('a') })
