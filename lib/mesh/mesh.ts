@@ -346,6 +346,9 @@ export class Mesh extends TypedEventTarget<MeshEvents> {
     return this.run
   }
 
+  /** Whether the mesh is started: `start()` resolved and `stop()` has not begun. */
+  get isRunning (): boolean { return this.run !== undefined }
+
   /** This node's identity (started only). */
   get identity (): NodeIdentity { return this.running().identity }
   /** The membership replica (started only): read it, do not add to it behind the mesh's back. */

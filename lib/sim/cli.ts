@@ -286,6 +286,9 @@ export async function simCommand (args: string[]): Promise<number> {
     console.log(`rounds to all:    p50 ${f(summary.roundsP50)}, p99 ${f(summary.roundsP99)} (round = ${gossipIntervalMs} ms)`)
     console.log(`time to all:      p50 ${f(summary.timeP50Ms, 0)} ms, p99 ${f(summary.timeP99Ms, 0)} ms`)
     console.log(`idle traffic:     ${report.idleBytesPerNodePerSec.toFixed(1)} B/s, ${report.idlePacketsPerNodePerSec.toFixed(2)} packets/s per node`)
+    if (runs.length === 1 && runs[0].idle?.byType !== undefined) {
+      console.log(`  by type:        ${Object.entries(runs[0].idle.byType).map(([t, v]) => `${t} ${v.bytesPerNodePerSec.toFixed(1)}`).join(', ')} (B/s)`)
+    }
     if (o.svg !== undefined) console.log(`plot:             ${o.svg}`)
     console.log(`wall time:        ${report.wallSeconds} s`)
   }

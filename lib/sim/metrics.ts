@@ -172,6 +172,8 @@ export interface TrafficWindow {
   packets: number
   bytesPerNodePerSec: number
   packetsPerNodePerSec: number
+  /** The same per gossip message type (sorted keys; types nobody sent are left out), when measured so. */
+  byType?: Record<string, { bytesPerNodePerSec: number, packetsPerNodePerSec: number }>
 }
 
 /** Per node per second, from the totals sent by `nodes` nodes over `windowMs`. */

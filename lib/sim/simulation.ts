@@ -289,10 +289,35 @@ export class Simulation {
   async measureIdle (ms: number): Promise<TrafficWindow> {
     const nodes = this.slots.filter(s => !s.killed).length
     const before = this.sentTotals()
+    const typesBefore = this.sentByType()
     await this.run(ms)
     const after = this.sentTotals()
-    this.idle = trafficRate(after.bytes - before.bytes, after.packets - before.packets, nodes, ms)
+    const typesAfter = this.sentByType()
+    const byType: NonNullable<TrafficWindow['byType']> = {}
+    for (const [type, a] of [...typesAfter].sort(([x], [y]) => x < y ? -1 : 1)) {
+      const b = typesBefore.get(type) ?? { bytes: 0, packets: 0 }
+      if (a.packets === b.packets) continue
+      const r = trafficRate(a.bytes - b.bytes, a.packets - b.packets, nodes, ms)
+      byType[type] = { bytesPerNodePerSec: r.bytesPerNodePerSec, packetsPerNodePerSec: r.packetsPerNodePerSec }
+    }
+    this.idle = { ...trafficRate(after.bytes - before.bytes, after.packets - before.packets, nodes, ms), byType }
     return this.idle
+  }
+
+  /** Bytes and packets the running gossipers sent so far, by message type. */
+  private sentByType (): Map<string, { bytes: number, packets: number }> {
+    const out = new Map<string, { bytes: number, packets: number }>()
+    for (const s of this.slots) {
+      if (s.killed || !s.mesh.isRunning) continue
+      const st = s.mesh.gossiper.stats()
+      for (const [type, packets] of Object.entries(st.sent)) {
+        const t = out.get(type) ?? { bytes: 0, packets: 0 }
+        t.packets += packets
+        t.bytes += st.sentBytesByType[type as keyof typeof st.sent]
+        out.set(type, t)
+      }
+    }
+    return out
   }
 
   /**

@@ -31,6 +31,12 @@ describe('sim/simulation', function () {
       expect(r.changes.map(c => [c.kind, c.expected, c.reached])).to.deep.equal([['enroll', 11, 11], ['revoke', 12, 12]])
       expect(r.summary.roundsP99).to.be.a('number').and.above(0)
       expect(r.idle?.bytesPerNodePerSec).to.be.above(0)
+      // By type, the gossipers' counts add up to what the transports carried; idle is mostly SWIM.
+      const byType = r.idle?.byType ?? {}
+      const sum = Object.values(byType).reduce((x, t) => x + t.bytesPerNodePerSec, 0)
+      expect(sum).to.be.closeTo(r.idle!.bytesPerNodePerSec, 1e-6)
+      expect(byType.ping?.packetsPerNodePerSec).to.be.above(0.5)
+      expect(byType.ack?.packetsPerNodePerSec).to.be.above(0.5)
       expect(r.events.joined).to.equal(1)
       const other = await scenario({ ...init, seed: (seed + 1) >>> 0 }, 6000)
       expect(other.json).to.not.equal(a.json)
