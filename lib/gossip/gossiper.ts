@@ -971,6 +971,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     const m = index.byId
     this.anyExpiry = index.anyExpiry
     this.senders = index
+    this.liveness.useRing(index.list)
     this.selfAt = index.list.findIndex(k => k.mapKey === me.mapKey)
     this.senderCount = index.list.length - (this.selfAt >= 0 ? 1 : 0)
     if (old === index) return this.afterRefresh(me, m)

@@ -11,7 +11,7 @@
  *
  * Probe loop (the engine, every `probeIntervalMs()`):
  *   1. `probeTarget()` picks, every `ringProbeEvery`-th time, our ring successor (the next
- *      member in key order that is not dead: config.ts says why); otherwise the next member
+ *      member in wg key order, as `Replica.members()` lists them, that is not dead: config.ts says why); otherwise the next member
  *      round-robin over a shuffled list: every pass
  *      reshuffles with the injected Random, skips dead members (and never holds ourselves),
  *      so every live member is probed exactly once per pass, and by this node within 2
@@ -62,6 +62,7 @@ import type { Clock } from '../clock.js'
 import { TypedEventTarget } from '../events.js'
 import type { Key } from '../identity/key.js'
 import { MAX_COUNTER } from '../membership/op.js'
+import { base64Order, byWgKey } from '../membership/wg-order.js'
 import type { Random } from '../random.js'
 import { Awareness } from './awareness.js'
 import { suspicionConfirmations, suspicionTimeoutAfterMs, type GossipConfig } from './config.js'
@@ -174,8 +175,10 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   /** The probe order of this pass (map keys); may hold dead or removed members, skipped. */
   private order: string[] = []
   private index = 0
-  /** Member map keys in key order (the ring every node shares); rebuilt after a change. */
+  /** Member map keys in wg key order (the ring every node shares); rebuilt after a change. */
   private ring: string[] | undefined
+  /** The ring as the engine's member index holds it (`useRing`), shared, not copied. */
+  private sharedRing: readonly Key[] | undefined
   /** Probes opened so far, for `ringProbeEvery`. */
   private probes = 0
   private probe: { id: string, resolved: boolean } | undefined
@@ -463,17 +466,28 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     e.stateChangeMs = this.clock.now()
   }
 
+  /**
+   * Takes the ring from a list of member keys in key order that the caller keeps in step
+   * with the members (the engine's member index, which thousands of simulated nodes share):
+   * no sorted copy per node, and no re-sort after each change. Entries that are not members
+   * here (ourselves) are skipped.
+   */
+  useRing (keys: readonly Key[]): void {
+    this.sharedRing = keys
+    this.ring = undefined
+  }
+
   /** The first member after us in key order that is not dead (wrapping), or undefined. */
   private ringSuccessor (): Slot | undefined {
-    this.ring ??= [...this.table.keys()].sort()
-    const ring = this.ring
-    if (ring.length === 0) return undefined
+    const ring: ReadonlyArray<string | Key> = this.sharedRing ?? (this.ring ??= [...this.table.keys()].sort(compareWgKeys))
+    const at = (i: number): string => { const k = ring[i]; return typeof k === 'string' ? k : k.mapKey }
     const me = this.self.mapKey
+    const om = base64Order(me)
     let lo = 0
     let hi = ring.length
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (ring[mid] <= me) lo = mid + 1; else hi = mid }
+    while (lo < hi) { const mid = (lo + hi) >> 1; const k = at(mid); if (byWgKey(base64Order(k), k, om, me) <= 0) lo = mid + 1; else hi = mid }
     for (let i = 0; i < ring.length; i++) {
-      const e = this.table.get(ring[(lo + i) % ring.length])
+      const e = this.table.get(at((lo + i) % ring.length))
       if (e !== undefined && stateOf(e) !== 'dead') return e
     }
     return undefined
@@ -496,6 +510,8 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
  * i = 0, 1, …: the last one lands at its slot, each earlier one at its slot among those the
  * later ones left free (a Fenwick tree finds it), and the old entries fill the rest in order.
  */
+function compareWgKeys (a: string, b: string): number { return byWgKey(base64Order(a), a, base64Order(b), b) }
+
 function spliceAll (order: readonly string[], ids: readonly string[], at: readonly number[]): string[] {
   const n = order.length + ids.length
   const tree = new Int32Array(n + 1)

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai'
 import { ManualClock } from '../../lib/clock.js'
-import { resolveGossipConfig } from '../../lib/gossip/config.js'
+import { type GossipConfig, resolveGossipConfig } from '../../lib/gossip/config.js'
 import type { Endpoint } from '../../lib/gossip/endpoint.js'
 import { Gossiper } from '../../lib/gossip/gossiper.js'
 import { MemoryNetwork, type MemoryNetworkInit, type MemoryTransport } from '../../lib/gossip/memory-transport.js'
@@ -32,9 +32,10 @@ export interface Cluster { clock: ManualClock, net: MemoryNetwork, nodes: Node[]
 
 /**
  * `n` nodes at 10.0.0.1…n:7946; node 0 is the root and has enrolled the others, every replica
- * starts in sync (by digest/diff), every gossiper knows every endpoint and is started.
+ * starts in sync (by digest/diff), every gossiper knows every endpoint and is started, with
+ * `gossip` (default: the sim preset, `cfg`).
  */
-export async function cluster (random: SeededRandom, n: number, init: MemoryNetworkInit = {}): Promise<Cluster> {
+export async function cluster (random: SeededRandom, n: number, init: MemoryNetworkInit = {}, gossip: GossipConfig = cfg): Promise<Cluster> {
   const clock = new ManualClock()
   const ids: NodeIdentity[] = []
   for (let i = 0; i < n; i++) ids.push(identityFrom(random))
@@ -51,7 +52,7 @@ export async function cluster (random: SeededRandom, n: number, init: MemoryNetw
     const transport = net.createTransport({ host: `10.0.0.${i + 1}`, port: 7946 })
     await transport.start()
     const sealer = new Sealer({ identity: ids[i], orgId: replica.orgId, clock, random })
-    const gossiper = new Gossiper({ identity: ids[i], replica, transport, sealer, clock, random }, cfg)
+    const gossiper = new Gossiper({ identity: ids[i], replica, transport, sealer, clock, random }, gossip)
     nodes.push({ id: ids[i], replica, transport, sealer, gossiper, endpoint: transport.localEndpoint() })
   }
   for (const a of nodes) for (const b of nodes) a.gossiper.setEndpoint(b.id.wgPublicKey, b.endpoint)
