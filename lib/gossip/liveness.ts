@@ -11,8 +11,8 @@
  *
  * Probe loop (the engine, every `probeIntervalMs()`):
  *   1. `probeTarget()` picks, every `ringProbeEvery`-th time, our ring successor (the next
- *      member in wg key order, as `Replica.members()` lists them, that is not dead: config.ts says why); otherwise the next member
- *      round-robin over a shuffled list: every pass
+ *      member in wg key order, as `Replica.members()` lists them, that is not dead:
+ *      config.ts says why); otherwise the next member round-robin over a shuffled list: every pass
  *      reshuffles with the injected Random, skips dead members (and never holds ourselves),
  *      so every live member is probed exactly once per pass, and by this node within 2
  *      passes of any moment (SWIM's bound; across the cluster some node probes it after
@@ -477,7 +477,7 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
     this.ring = undefined
   }
 
-  /** The first member after us in key order that is not dead (wrapping), or undefined. */
+  /** The first member after us in wg key order that is not dead (wrapping), or undefined. */
   private ringSuccessor (): Slot | undefined {
     const ring: ReadonlyArray<string | Key> = this.sharedRing ?? (this.ring ??= [...this.table.keys()].sort(compareWgKeys))
     const at = (i: number): string => { const k = ring[i]; return typeof k === 'string' ? k : k.mapKey }
@@ -505,13 +505,14 @@ export class Liveness extends TypedEventTarget<LivenessEvents> {
   }
 }
 
+/** Map keys in wg key order (their base64 text's), as `Replica.members()` lists members. */
+function compareWgKeys (a: string, b: string): number { return byWgKey(base64Order(a), a, base64Order(b), b) }
+
 /**
  * `order` after splicing `ids[i]` in at `at[i]` (a slot of the array as it was then), for
  * i = 0, 1, …: the last one lands at its slot, each earlier one at its slot among those the
  * later ones left free (a Fenwick tree finds it), and the old entries fill the rest in order.
  */
-function compareWgKeys (a: string, b: string): number { return byWgKey(base64Order(a), a, base64Order(b), b) }
-
 function spliceAll (order: readonly string[], ids: readonly string[], at: readonly number[]): string[] {
   const n = order.length + ids.length
   const tree = new Int32Array(n + 1)

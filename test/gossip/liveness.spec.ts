@@ -115,24 +115,29 @@ describe('gossip/liveness', () => {
   })
 
   describe('ring probes', () => {
-    it('every ringProbeEvery-th target is our ring successor (next key, not dead); the rest still cover every member', async function () {
-      await withSeed(this, random => {
-        const ringCfg = resolveGossipConfig('lan', { ringProbeEvery: 2 })
-        const members = keys.slice(1)
-        const { live } = setup(members, random, ringCfg)
-        const sorted = [...members].sort((a, b) => (a.mapKey < b.mapKey ? -1 : a.mapKey > b.mapKey ? 1 : 0))
-        const after = (k: Key): Key => sorted.find(m => m.mapKey > k.mapKey) ?? sorted[0]
-        const targets = Array.from({ length: 4 * members.length }, () => live.probeTarget()!.key)
-        for (let i = 1; i < targets.length; i += 2) expect(targets[i].toBase64(), `probe ${i}`).to.equal(after(self).toBase64())
-        const others = targets.filter((_, i) => i % 2 === 0).slice(0, members.length).map(k => k.toBase64()).sort()
-        expect(others).to.deep.equal(members.map(k => k.toBase64()).sort())
-        // The successor dies: the next one in key order takes its place.
-        const succ = after(self)
-        live.onDead(succ, 0, x.equals(succ) ? y : x)
-        const next = Array.from({ length: 4 }, () => live.probeTarget()!.key).filter((_, i) => i % 2 === 1)
-        for (const k of next) expect(k.toBase64()).to.equal(after(succ).toBase64())
+    for (const shared of [false, true]) {
+      it(`every ringProbeEvery-th target is our ring successor (next in wg key order, not dead); the rest still cover every member${shared ? ' (ring from useRing)' : ''}`, async function () {
+        await withSeed(this, random => {
+          const ringCfg = resolveGossipConfig('lan', { ringProbeEvery: 2 })
+          const members = keys.slice(1)
+          const { live } = setup(members, random, ringCfg)
+          // wg key order is the base64 text's, as Replica.members() and `wg show` list keys.
+          const sorted = [...members].sort((a, b) => (a.toBase64() < b.toBase64() ? -1 : 1))
+          // As the engine passes it: the member index's list, ourselves included.
+          if (shared) live.useRing([...members, self].sort((a, b) => (a.toBase64() < b.toBase64() ? -1 : 1)))
+          const after = (k: Key): Key => sorted.find(m => m.toBase64() > k.toBase64()) ?? sorted[0]
+          const targets = Array.from({ length: 4 * members.length }, () => live.probeTarget()!.key)
+          for (let i = 1; i < targets.length; i += 2) expect(targets[i].toBase64(), `probe ${i}`).to.equal(after(self).toBase64())
+          const others = targets.filter((_, i) => i % 2 === 0).slice(0, members.length).map(k => k.toBase64()).sort()
+          expect(others).to.deep.equal(members.map(k => k.toBase64()).sort())
+          // The successor dies: the next one in key order takes its place.
+          const succ = after(self)
+          live.onDead(succ, 0, x.equals(succ) ? y : x)
+          const next = Array.from({ length: 4 }, () => live.probeTarget()!.key).filter((_, i) => i % 2 === 1)
+          for (const k of next) expect(k.toBase64()).to.equal(after(succ).toBase64())
+        })
       })
-    })
+    }
   })
 
   describe('suspicion', () => {
