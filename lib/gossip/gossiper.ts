@@ -4,8 +4,9 @@
  *
  * - Queue. Every op the replica accepts (`ops:added`: a local admin action, an ingest, a
  *   merge), every node state that is news, and every liveness claim go into one
- *   `BroadcastQueue` and are sent at most retransmitMult × ⌈log10(N+1)⌉ times (to one peer each). Node states
- *   are superseded by node (key `s:<node>`), claims by subject (`c:<node>`); ops never are.
+ *   `BroadcastQueue` and are sent at most retransmitMult × ⌈log10(N+1)⌉ times, one peer
+ *   each (a gossip round to `fanout` peers is `fanout` sends). Node states are superseded by
+ *   node (key `s:<node>`), claims by subject (`c:<node>`); ops never are.
  * - Push. Every `gossipIntervalMs` a `gossip` message with queued items (fewest-sent first,
  *   packed to the packet budget) goes to `fanout` random members that are not dead. Pings
  *   and acks carry queued items too (piggyback), so SWIM traffic spreads news for free.
