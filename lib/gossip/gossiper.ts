@@ -229,8 +229,9 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private anyExpiry = false
   private readonly lastPullAt = new Map<string, number>()
   private readonly lastReplyAt = new Map<string, number>()
+  /** Per peer: a pull that came within REPLY_INTERVAL_MS of our last reply, answered when it ends. */
+  private readonly deferredReplies = new Map<string, { digest: Uint8Array, buckets: readonly number[], timer: TimerHandle }>()
   /** Whether the last pull-reply page from a peer ended a window with more to come. */
-  private readonly lastPageOf = new Map<string, boolean>()
   private readonly lastToldDeadAt = new Map<string, number>()
   private own: SignedNodeState
   private readonly ownEndpoints: NodeEndpoint[] | undefined
@@ -349,6 +350,8 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     if (!this.running) return
     this.running = false
     for (const t of [this.gossipTimer, this.pushPullTimer, this.joining?.timer]) if (t !== undefined) this.clock.cancel(t)
+    for (const d of this.deferredReplies.values()) this.clock.cancel(d.timer)
+    this.deferredReplies.clear()
     this.gossipTimer = undefined
     this.pushPullTimer = undefined
     if (this.joining !== undefined) this.joining.timer = undefined
@@ -537,9 +540,10 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
         this.replyTo(sender, m.opsDigest, m.buckets)
         return
       case MessageType.pullReply:
-        // The last page of a cut window says `more` and has the window's last page number.
-        this.lastPageOf.set(sender.mapKey, m.more && (m.page + 1) % MAX_REPLY_PAGES === 0)
-        this.takeNews(m, sender, 'pull', m.more)
+        // The last page of a cut window says `more` and has the window's last page number. Per
+        // page, not per sender: pages arrive out of order, and a page that came after the
+        // window's last one must not cancel the pull that continues it.
+        this.takeNews(m, sender, 'pull', m.more, m.more && (m.page + 1) % MAX_REPLY_PAGES === 0)
         return
       case MessageType.cookie: {
         const t = this.joining?.targets.find(x => x.key.equals(sender))
@@ -552,10 +556,10 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   /**
    * Ops, states and claims from a message: ingest each, counting (not throwing) bad ones.
    * For a pull reply, `more` says whether pages follow: after the last one is ingested, a
-   * joiner is joined; a reply cut at MAX_REPLY_PAGES (its last page still says `more`) is
-   * continued by pulling again at once.
+   * joiner is joined; a reply cut at MAX_REPLY_PAGES is continued by pulling again at once
+   * when its last page (`windowEnd`: it still says `more`) has been ingested.
    */
-  private takeNews (items: Items, sender: Key, via: 'gossip' | 'pull', more = false): void {
+  private takeNews (items: Items, sender: Key, via: 'gossip' | 'pull', more = false, windowEnd = false): void {
     let news = false
     for (const b of items.states) news = this.takeState(b) || news
     for (const b of items.claims ?? []) news = this.takeClaim(b, sender) || news
@@ -565,7 +569,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       done.then(() => {
         if (!this.running) return
         if (!more) this.joinedVia(sender)
-        else if (this.lastPageOf.get(sender.mapKey) === true) this.pullFrom(sender, true)
+        else if (windowEnd) this.pullFrom(sender, true)
       }, () => {})
     }
   }
@@ -821,7 +825,23 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private replyTo (peer: Key, theirDigest: Uint8Array, buckets: readonly number[]): void {
     const now = this.clock.monotonic()
     const last = this.lastReplyAt.get(peer.mapKey)
-    if (last !== undefined && now - last < REPLY_INTERVAL_MS) return
+    if (last !== undefined && now - last < REPLY_INTERVAL_MS) {
+      // Too soon: answered once the interval is over, with the latest request. Dropping it
+      // instead stalled every long sync: the pull continuing a window usually lands within
+      // REPLY_INTERVAL_MS of that window, and the puller then waited for its next ping.
+      const waiting = this.deferredReplies.get(peer.mapKey)
+      if (waiting !== undefined) { waiting.digest = theirDigest; waiting.buckets = buckets; return }
+      const entry = {
+        digest: theirDigest,
+        buckets,
+        timer: this.clock.schedule(() => {
+          this.deferredReplies.delete(peer.mapKey)
+          if (this.running) this.replyTo(peer, entry.digest, entry.buckets)
+        }, last + REPLY_INTERVAL_MS - now)
+      }
+      this.deferredReplies.set(peer.mapKey, entry)
+      return
+    }
     const diff = this.replica.diff(theirDigest)
     const all = this.replica.store.unpack(diff).ops.map(o => o.wire)
     const states = buckets.length > 0 ? this.states.inBuckets(buckets) : []
@@ -982,7 +1002,9 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       if (k.mapKey === me.mapKey) continue
       this.liveness.removeMember(k)
       this.states.remove(k)
-      for (const book of [this.learned, this.book, this.lastPullAt, this.lastReplyAt, this.lastToldDeadAt, this.lastPageOf]) book.delete(k.mapKey)
+      for (const book of [this.learned, this.book, this.lastPullAt, this.lastReplyAt, this.lastToldDeadAt]) book.delete(k.mapKey)
+      const deferred = this.deferredReplies.get(k.mapKey)
+      if (deferred !== undefined) { this.clock.cancel(deferred.timer); this.deferredReplies.delete(k.mapKey) }
       this.queue.removeKey('s:' + k.mapKey)
       this.queue.removeKey('c:' + k.mapKey)
       this.sealer.forget?.(k)

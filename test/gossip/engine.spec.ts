@@ -3,6 +3,7 @@
  * (Op dissemination is in gossiper.spec.ts.)
  */
 import { expect } from 'chai'
+import { resolveGossipConfig } from '../../lib/gossip/config.js'
 import { encodeClaim } from '../../lib/gossip/claim.js'
 import { encodeSignedNodeState, signNodeState } from '../../lib/gossip/node-state.js'
 import { MAX_COUNTER } from '../../lib/membership/op.js'
@@ -175,6 +176,32 @@ describe('gossip/engine', () => {
       const ms = await until(c, () => Buffer.compare(lagger.replica.digest(), c.nodes[0].replica.digest()) === 0, 5_000, 5)
       console.log(`      ${c.nodes[0].replica.size} ops reached the lagger in ${ms} ms of virtual time`)
       expect(lagger.gossiper.stats().received.pullReply).to.be.above(64)
+      await teardown(c)
+    })
+  })
+
+  it('answers a pull that comes within REPLY_INTERVAL_MS of a reply once the interval is over, instead of dropping it', async function () {
+    await withSeed(this, async (random) => {
+      // Probes and anti-entropy off: only the two pulls below ask for anything.
+      const quiet = resolveGossipConfig('sim', { probeIntervalMs: 600_000, pushPullIntervalMs: 86_400_000 })
+      const c = await cluster(random, 2, { minLatencyMs: 20, maxLatencyMs: 20 }, quiet)
+      const [root, lagger] = c.nodes
+      c.net.partition({ alone: [lagger.endpoint] })
+      for (let i = 0; i < 20; i++) { const k = identityFrom(random); c.admin.enroll({ wgPublicKey: k.wgPublicKey, signPublicKey: k.signPublicKey }) }
+      await run(c, 1000)
+      c.net.heal()
+      const before = root.gossiper.stats().sent.pullReply
+      // Two pulls 10 ms apart on a 20 ms link: the second reaches the root 10 ms after its
+      // reply to the first, and carries the same digest (nothing had arrived when it left).
+      const pull = (): void => { (lagger.gossiper as unknown as { pullFrom: (k: unknown, continuing: boolean) => void }).pullFrom(root.id.wgPublicKey, true) }
+      pull()
+      await run(c, 10, 1)
+      pull()
+      await run(c, 200, 1)
+      const pages = root.gossiper.stats().sent.pullReply - before
+      expect(pages, 'both pulls answered with the same pages').to.be.above(0)
+      expect(pages % 2).to.equal(0)
+      expect(Buffer.compare(lagger.replica.digest(), root.replica.digest())).to.equal(0)
       await teardown(c)
     })
   })
