@@ -4,8 +4,10 @@
  *
  *   applyMs   adding N peers to an empty device (median of R runs; the device is emptied, untimed, before each)
  *             as the reconciler writes them by default: a /128, an endpoint and keepalive 25
- *   deviceCpuMs  wireguard-go's own CPU time (user + system, /proc/PID/stat) during those
- *             applies, median: how much of applyMs the device spends, not us
+ *   deviceCpuMs  wireguard-go's own CPU time (user + system, /proc/PID/stat, in clock ticks of
+ *             10 ms at the usual CLK_TCK 100) during those applies, median: how much of
+ *             applyMs the device spends, not us (it can exceed applyMs: its goroutines use
+ *             more than one core)
  *   applyNoKeepaliveMs  the same peers without keepalive, median of R (batched methods): on an
  *             up device wireguard-go sends a handshake initiation for every peer whose
  *             keepalive is turned on, synchronously inside the request, so the difference to
