@@ -36,8 +36,8 @@ export interface UapiInit {
   /**
    * Time for one request, from writing it to the end of the reply. Default 10,000 ms:
    * wireguard-go takes ~175 ms for a 1,000-peer `set` with keepalives (~75 ms without) and
-   * ~10–20 ms for a 1,000-peer `get`, so
-   * this is far above any healthy device and only catches a hung one.
+   * ~10–20 ms for a 1,000-peer `get`, so this is far above any healthy device and only
+   * catches a hung one.
    */
   requestTimeoutMs?: number
   /**
