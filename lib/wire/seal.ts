@@ -30,6 +30,13 @@
  * flood of JOINs from fresh keys cannot evict members' state. Send keys live for the current
  * epoch only, and at most `keyCacheSize` peers' (a new epoch starts when they fill up).
  *
+ * Epochs move forward: each new one's clock part is max(now, previous + 1), whatever started
+ * it (rotation, a full send-state table) and however the clock stepped, since receivers drop
+ * an epoch older than the newest they saw from us as `stale-epoch`. Its lifetime is measured
+ * from the clock reading at its start, and a clock step back starts a new one at once, so a
+ * step back neither stretches an epoch past the receivers' 180 s limit nor rotates it at
+ * every packet.
+ *
  * `NullSealer` (null-sealer.ts) has the same interface and sizes without the crypto, for
  * large simulations only.
  */
@@ -138,7 +145,10 @@ export class Sealer implements PacketSealer {
   private readonly sendStates = new Map<string, SendState>()
   private readonly maxSendStates: number
   private epochValue: Uint8Array | undefined
-  private epochStartMs = 0
+  /** The clock reading when the current epoch began: its lifetime counts from here. */
+  private epochStartedAt = 0
+  /** The clock part of the newest epoch made; the next one is strictly later. */
+  private lastEpochMs = -Infinity
   private readonly enc = new Encoder(128)
 
   constructor (components: SealerComponents, init: SealerInit = {}) {
@@ -172,10 +182,7 @@ export class Sealer implements PacketSealer {
       // A cookie goes to a key that is not a member (yet): its secret is not cached, so a
       // JOIN flood cannot evict members' entries. Send states are bounded by starting a new
       // epoch (fresh keys, counters from 0) when they fill up, never by forgetting a counter.
-      if (this.sendStates.size >= this.maxSendStates) {
-        this.epochValue = undefined
-        epoch = this.currentEpoch()
-      }
+      if (this.sendStates.size >= this.maxSendStates) epoch = this.newEpoch(this.clock.now())
       st = { key: this.deriveKey(this.sharedSecret(peer, type !== MessageType.cookie, true), this.localKey, peer, epoch), counter: 0 }
       this.sendStates.set(peer.mapKey, st)
     }
@@ -279,15 +286,21 @@ export class Sealer implements PacketSealer {
 
   private currentEpoch (): Uint8Array {
     const now = this.clock.now()
-    const rotate = this.epochValue === undefined || now - this.epochStartMs >= this.rotateMs || now < this.epochStartMs - this.rotateMs
-    if (rotate) {
-      // Strictly increasing even if the wall clock steps back: receivers refuse older epochs.
-      const ms = this.epochValue === undefined ? now : Math.max(now, this.epochStartMs + 1)
-      this.epochValue = makeEpoch(ms, this.random.bytes(EPOCH_BYTES / 2))
-      this.epochStartMs = ms
-      this.sendStates.clear()
-    }
-    return this.epochValue!
+    if (this.epochValue === undefined || now - this.epochStartedAt >= this.rotateMs || now < this.epochStartedAt) return this.newEpoch(now)
+    return this.epochValue
+  }
+
+  /**
+   * Starts an epoch strictly later than every earlier one of this sealer (clock part
+   * max(now, previous + 1)), with fresh send keys and counters from 0.
+   */
+  private newEpoch (now: number): Uint8Array {
+    const ms = Math.max(now, this.lastEpochMs + 1)
+    this.epochValue = makeEpoch(ms, this.random.bytes(EPOCH_BYTES / 2))
+    this.lastEpochMs = ms
+    this.epochStartedAt = now
+    this.sendStates.clear()
+    return this.epochValue
   }
 
   /** X25519 with a peer, cached; `cache` false defers caching to the caller (unverified JOIN). */

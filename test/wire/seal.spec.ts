@@ -1,9 +1,10 @@
 import { hkdfSync } from 'node:crypto'
 import { expect } from 'chai'
-import { ManualClock } from '../../lib/clock.js'
+import { ManualClock, type Clock } from '../../lib/clock.js'
 import { generateIdentity, type NodeIdentity } from '../../lib/identity/identity.js'
 import { Key, keyIdMapKey } from '../../lib/identity/key.js'
 import { SeededRandom } from '../../lib/random.js'
+import { compareBytes } from '../../lib/util/bytes.js'
 import { Encoder } from '../../lib/util/encoding.js'
 import { appendMac1, mac1Key } from '../../lib/wire/cookie.js'
 import { headerLength, makeEpoch, MessageType, writeHeader } from '../../lib/wire/header.js'
@@ -146,6 +147,51 @@ describe('wire seal', function () {
     const A2 = new Sealer({ identity: a, orgId: ORG, clock: back, random: new SeededRandom(5) })
     // A restarted node whose clock is behind: its epochs are older, so they are refused.
     expect(B.open(A2.seal(b.wgPublicKey, MessageType.gossip, payload), lookupOf(a))).to.deep.equal({ drop: 'stale-epoch' })
+  })
+
+  it('epochs move forward across a full send-state table after a clock step back (#11)', async () => {
+    const d = await generateIdentity()
+    // A's clock alone steps back; the receivers' clocks stay put.
+    let offsetMs = 0
+    const stepped: Clock = { now: () => clock.now() + offsetMs, monotonic: () => clock.monotonic() + offsetMs, schedule: (fn, ms) => clock.schedule(fn, ms), cancel: h => clock.cancel(h) }
+    const A2 = new Sealer({ identity: a, orgId: ORG, clock: stepped, random: new SeededRandom(9) }, { keyCacheSize: 2 })
+    opened(B.open(A2.seal(b.wgPublicKey, MessageType.gossip, payload), lookupOf(a)))
+    offsetMs = -10_000 // less than the 120 s rotation, well within the receivers' skew
+    opened(B.open(A2.seal(b.wgPublicKey, MessageType.gossip, payload), lookupOf(a)))
+    const before = A2.epoch.slice()
+    A2.seal(c.wgPublicKey, MessageType.gossip, payload)
+    A2.seal(d.wgPublicKey, MessageType.gossip, payload) // the table (2) is full: a new epoch
+    const r = B.open(A2.seal(b.wgPublicKey, MessageType.gossip, payload), lookupOf(a))
+    expect(isDropped(r) ? r.drop : 'ok').to.equal('ok')
+    expect(B.drops['stale-epoch']).to.equal(0)
+    const e3 = A2.epoch.slice()
+    expect(compareBytes(e3, before), 'the overflow epoch is later than the last one').to.be.above(0)
+    // Each further overflow moves forward too, even within one millisecond.
+    let last = e3
+    for (let i = 0; i < 5; i++) {
+      A2.seal(c.wgPublicKey, MessageType.gossip, payload)
+      A2.seal(d.wgPublicKey, MessageType.gossip, payload)
+      const p = A2.seal(b.wgPublicKey, MessageType.gossip, payload)
+      expect(compareBytes(A2.epoch, last)).to.be.above(0)
+      last = A2.epoch.slice()
+      opened(B.open(p, lookupOf(a)))
+    }
+  })
+
+  it('after a clock step back longer than an epoch, rotates once, not at every packet', () => {
+    let offsetMs = 0
+    const stepped: Clock = { now: () => clock.now() + offsetMs, monotonic: () => clock.monotonic() + offsetMs, schedule: (fn, ms) => clock.schedule(fn, ms), cancel: h => clock.cancel(h) }
+    const A2 = new Sealer({ identity: a, orgId: ORG, clock: stepped, random: new SeededRandom(9) })
+    const e1 = A2.epoch.slice()
+    offsetMs = -200_000
+    const p1 = opened(B.open(A2.seal(b.wgPublicKey, MessageType.gossip, payload), lookupOf(a))) as unknown as { epoch: Uint8Array, counter: number }
+    const p2 = opened(B.open(A2.seal(b.wgPublicKey, MessageType.gossip, payload), lookupOf(a))) as unknown as { epoch: Uint8Array, counter: number }
+    expect(compareBytes(p1.epoch, e1)).to.be.above(0)
+    expect([...p2.epoch]).to.deep.equal([...p1.epoch])
+    expect([p1.counter, p2.counter]).to.deep.equal([0, 1])
+    // The epoch still ends 120 s later by the sender's clock.
+    clock.advance(120_000)
+    expect(compareBytes(A2.epoch, p1.epoch)).to.be.above(0)
   })
 
   it('forget: drops receive state for a revoked peer, never reuses a send nonce', () => {
