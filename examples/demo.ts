@@ -36,7 +36,8 @@ async function main (): Promise<boolean> {
   const started = await root.call({ op: 'start', listen: '127.0.0.1:0', org: 'demo', store: values.store })
   console.log(`node-0 created org "demo" and gossips on ${started.endpoint}; pids ${nodes.map(n => n.pid).join(' ')}`)
   for (let i = 1; i < nNodes; i++) {
-    const { token } = await root.call({ op: 'invite', wgPublicKey: keys[i].wgPublicKey!, signPublicKey: keys[i].signPublicKey!, name: `node-${i}` })
+    const { pop } = await nodes[i].call({ op: 'prove', orgId: started.orgId! })
+    const { token } = await root.call({ op: 'invite', wgPublicKey: keys[i].wgPublicKey!, signPublicKey: keys[i].signPublicKey!, pop: pop!, name: `node-${i}` })
     await nodes[i].call({ op: 'start', listen: '127.0.0.1:0', invite: token, store: values.store })
     console.log(`node-${i} joined with an invite (${token!.length} characters, public data only)`)
   }

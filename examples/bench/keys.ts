@@ -13,6 +13,8 @@ import { SeededRandom } from '../../lib/random.js'
 export interface BenchMember {
   wg: Key
   sign: Key
+  /** The member's own signing key: it makes its proof of possession (pop.ts) before the admin enrolls it. */
+  signer: Ed25519Signer
   name: string
 }
 
@@ -26,8 +28,8 @@ export function benchMembers (n: number, seed: number, onProgress?: (done: numbe
   const out: BenchMember[] = []
   for (let i = 0; i < n; i++) {
     const wg = wgKeyPairFromPrivate(clampPrivateKey(random.bytes(32))).publicKey
-    const sign = new Ed25519Signer(random.bytes(32)).publicKey
-    out.push({ wg, sign, name: `node-${String(i).padStart(5, '0')}` })
+    const signer = new Ed25519Signer(random.bytes(32))
+    out.push({ wg, sign: signer.publicKey, signer, name: `node-${String(i).padStart(5, '0')}` })
     if (onProgress !== undefined && (i + 1) % 2000 === 0) onProgress(i + 1)
   }
   return out

@@ -24,6 +24,7 @@ import { existsSync } from 'node:fs'
 import { ManualClock } from '../../lib/clock.js'
 import { Admin } from '../../lib/membership/admin.js'
 import { createGenesis } from '../../lib/membership/org.js'
+import { proveKeys } from '../../lib/membership/pop.js'
 import { Replica, storeFactories, type ReplicaInit } from '../../lib/membership/replica.js'
 import type { OpStoreName } from '../../lib/membership/stores/store.js'
 import { clearVerifyCache } from '../../lib/membership/verify.js'
@@ -113,10 +114,12 @@ async function benchSigned (name: OpStoreName, w: Workload): Promise<MeasuredRow
   progress(`${name}: the admin enrolls ${n} members`)
   const source = fresh()
   const admin = new Admin(source, w.root.signer)
+  // Each joiner proves possession of its key (the joiner's work, not the admin's: untimed).
+  const pops = new Map(w.members.concat(w.added).map(m => [m, proveKeys(m.signer, source.orgId, m.wg)]))
   const t0 = nowMs()
   for (let i = 0; i < n; i++) {
     const m = w.members[i]
-    admin.enroll({ wgPublicKey: m.wg, signPublicKey: m.sign, name: m.name })
+    admin.enroll({ wgPublicKey: m.wg, signPublicKey: m.sign, pop: pops.get(m)!, name: m.name })
     if ((i + 1) % 2500 === 0) progress(`${name}:   ${i + 1}/${n}`)
   }
   const localOpUs = (nowMs() - t0) * 1000 / n
@@ -139,7 +142,7 @@ async function benchSigned (name: OpStoreName, w: Workload): Promise<MeasuredRow
   for (let i = 0; i < w.added.length; i++) {
     admin.remove(w.removed[i].wg)
     const m = w.added[i]
-    admin.enroll({ wgPublicKey: m.wg, signPublicKey: m.sign, name: m.name })
+    admin.enroll({ wgPublicKey: m.wg, signPublicKey: m.sign, pop: pops.get(m)!, name: m.name })
   }
   const delta = source.diff(synced[0].digest())
   const churnApplyMs = await timeMedian(w.runs, () => { clearVerifyCache(); return synced.pop()! }, async r => {

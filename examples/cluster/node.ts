@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { loadOrCreateIdentity } from '../../lib/identity/identity-file.js'
 import { Key } from '../../lib/identity/key.js'
 import { Mesh } from '../../lib/mesh/mesh.js'
+import { proveKeys } from '../../lib/membership/pop.js'
 import type { GossipPresetName } from '../../lib/gossip/config.js'
 import type { NodeIdentity } from '../../lib/identity/identity.js'
 import type { OpStoreName } from '../../lib/membership/stores/store.js'
@@ -38,12 +39,16 @@ async function handle (req: Request): Promise<Reply> {
       })
       await mesh.start()
       const s = mesh.status()
-      return { ok: true, endpoint: s.started ? s.listen : undefined }
+      return { ok: true, endpoint: s.started ? s.listen : undefined, orgId: Buffer.from(mesh.replica.orgId).toString('hex') }
     }
+    case 'prove':
+      // The joiner's proof of possession of its signing key, for this org (pop.ts).
+      if (identity === undefined) return { ok: false, error: 'identity first' }
+      return { ok: true, pop: Buffer.from(proveKeys(identity.signer, new Uint8Array(Buffer.from(req.orgId, 'hex')), identity.wgPublicKey)).toString('base64') }
     case 'invite': {
       const m = started()
       const wgPublicKey = Key.fromBase64(req.wgPublicKey)
-      await m.enroll({ wgPublicKey, signPublicKey: Key.fromBase64(req.signPublicKey), name: req.name })
+      await m.enroll({ wgPublicKey, signPublicKey: Key.fromBase64(req.signPublicKey), pop: new Uint8Array(Buffer.from(req.pop, 'base64')), name: req.name })
       return { ok: true, token: await m.invite(wgPublicKey) }
     }
     case 'revoke':

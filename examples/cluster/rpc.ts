@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url'
 export type Request =
   | { op: 'identity', stateDir: string }
   | { op: 'start', listen: string, invite?: string, org?: string, preset?: string, store?: string }
-  | { op: 'invite', wgPublicKey: string, signPublicKey: string, name: string }
+  | { op: 'prove', orgId: string }
+  | { op: 'invite', wgPublicKey: string, signPublicKey: string, pop: string, name: string }
   | { op: 'revoke', wgPublicKey: string }
   | { op: 'view' }
   | { op: 'stop' }
@@ -29,7 +30,7 @@ export interface View {
 }
 
 export type Reply =
-  | { ok: true, wgPublicKey?: string, signPublicKey?: string, endpoint?: string, token?: string, view?: View }
+  | { ok: true, wgPublicKey?: string, signPublicKey?: string, pop?: string, orgId?: string, endpoint?: string, token?: string, view?: View }
   | { ok: false, error: string, code?: string }
 
 const NODE_SCRIPT = fileURLToPath(new URL('./node.ts', import.meta.url))

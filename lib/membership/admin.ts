@@ -8,12 +8,20 @@ import { NotAuthorizedError, InvalidOpError } from '../errors.js'
 import type { Key } from '../identity/key.js'
 import type { Signer } from '../identity/sign.js'
 import { authorOp } from './author.js'
-import { ROLE_ADMIN, type ChainRef, type MemberRecord, type Op, type Payload } from './op.js'
+import { verifyPop } from './pop.js'
+import { compareBytes } from '../util/bytes.js'
+import type { LoggedOp } from './log.js'
+import { HASH_PREFIX_BYTES, ROLE_ADMIN, type ChainRef, type Dep, type MemberRecord, type Op, type Payload } from './op.js'
 import type { Replica } from './replica.js'
 
 export interface EnrollInit {
   wgPublicKey: Key
   signPublicKey: Key
+  /**
+   * The joiner's proof that it holds `signPublicKey` (pop.ts `proveKeys`), part of the public
+   * identity it hands over. Checked here: an enroll without a valid one is invalid everywhere.
+   */
+  pop: Uint8Array
   name?: string
   roles?: string[]
   staticEndpoints?: string[]
@@ -32,25 +40,17 @@ export class Admin {
 
   /** This admin's rank, or a NotAuthorizedError if it is not a valid admin (any more). */
   rank (): number {
-    const { auth, revokedKeys, derived } = this.replica.authorityForAuthoring()
+    const { auth, revokedKeys } = this.replica.authorityForAuthoring()
     const me = this.signer.publicKey.mapKey
     const rank = auth.rankOfSign.get(me)
     if (rank === undefined) throw new NotAuthorizedError('this identity is not an admin of the org')
     if (rank === 0) return rank
-    const cutOff = (): never => { throw new NotAuthorizedError('this admin was removed or revoked: its key may not author again') }
-    if (revokedKeys.has(me)) cutOff()
-    // Its chain's cutoff; and, for an admin that never authored (no chain, so no entry
-    // there), the revokes and removes of its subject that would set one.
+    if (revokedKeys.has(me)) throw new NotAuthorizedError('this admin was revoked: its key may not author again')
+    // Where its authority ends (a revoke, a remove, its own leave, a demotion: authority.ts),
+    // whether or not it has authored yet: the next op must lie below that.
     const chain = this.replica.log.chainOf(this.signer.publicKey)
-    const cut = chain === undefined ? undefined : auth.cutoff.get(chain)
-    if (cut !== undefined && cut < chain!.maxSeq + 1) cutOff()
-    const subject = derived.subjectOfSign(me)
-    const removals = subject === undefined ? [] : auth.bySubject.get(subject)?.removals ?? []
-    const grants = derived.grantsOf(me)
-    for (const r of removals) {
-      if (r.payload.kind === 4) cutOff()
-      if (r.payload.kind === 3 && grants.some(g => this.replica.log.inPast(g, r))) cutOff()
-    }
+    const cut = auth.cutSign.get(me) ?? (chain === undefined ? undefined : auth.cutoff.get(chain))
+    if (cut !== undefined && cut < (chain?.maxSeq ?? 0) + 1) throw new NotAuthorizedError('this admin was removed, revoked, left or lost the admin role: its key may not author again')
     return rank
   }
 
@@ -63,9 +63,17 @@ export class Admin {
     const { revokedKeys } = this.replica.authorityForAuthoring()
     if (revokedKeys.has(init.signPublicKey.mapKey)) throw new NotAuthorizedError('signing key was revoked: re-admission needs new keys')
     if (init.signPublicKey.equals(this.replica.genesis.author)) throw new NotAuthorizedError('the root\'s signing key is never a subject\'s key')
-    const owner = this.replica.authorityForAuthoring().derived.subjectOfSign(init.signPublicKey.mapKey)
+    const derived = this.replica.authorityForAuthoring().derived
+    const owner = derived.subjectOfSign(init.signPublicKey.mapKey)
     if (owner !== undefined && owner !== init.wgPublicKey.mapKey) throw new NotAuthorizedError('this signing key already belongs to another member')
-    const record: MemberRecord = { wgPublicKey: init.wgPublicKey, signPublicKey: init.signPublicKey, roles }
+    for (const k of [init.wgPublicKey, init.signPublicKey]) {
+      const holder = derived.subjectOfKeyId(k.idMapKey)
+      if (holder !== undefined && holder !== init.wgPublicKey.mapKey) throw new NotAuthorizedError(`key ${k.toBase64()} has the key id of another member's key: ids must be unique, make new keys`)
+    }
+    if (!verifyPop(this.replica.orgId, init.wgPublicKey, init.signPublicKey, init.pop)) {
+      throw new InvalidOpError('proof of possession does not verify: the joiner must sign it with its own signing key, for this org and this wg key')
+    }
+    const record: MemberRecord = { wgPublicKey: init.wgPublicKey, signPublicKey: init.signPublicKey, roles, pop: init.pop }
     if (init.name !== undefined) record.name = init.name
     if (init.staticEndpoints !== undefined) record.staticEndpoints = init.staticEndpoints
     if (init.expiresAt !== undefined) record.expiresAt = init.expiresAt
@@ -116,13 +124,28 @@ export class Admin {
   }
 }
 
-/** A member leaving of its own accord, signed with its own key. */
+/**
+ * A member leaving of its own accord, signed with its own key. The leave names the enroll it
+ * ends (and, for an admin, its own chain's head, where its authority then ends): one leave
+ * per enroll, so a member cannot mint leaves without limit (DESIGN §2.1).
+ */
 export function leave (replica: Replica, signer: Signer, wgPublicKey: Key): Op {
   if (wgPublicKey.equals(replica.org.rootWgPublicKey)) throw new NotAuthorizedError('the root cannot leave its org')
   const m = replica.member(wgPublicKey)
-  if (m === undefined || !m.signPublicKey.equals(signer.publicKey)) throw new NotAuthorizedError('only a current member can leave, with its own signing key')
-  const ranked = replica.authorityForAuthoring().auth.rankOfChain
-  const op = authorOp(replica.log, signer, replica.orgId, { kind: 5, leave: { subject: wgPublicKey } }, c => ranked.has(c))
+  const enroll = replica.liveEnroll(wgPublicKey)
+  if (m === undefined || enroll === undefined || !m.signPublicKey.equals(signer.publicKey)) throw new NotAuthorizedError('only a current member can leave, with its own signing key')
+  const deps: Dep[] = [refTo(enroll)]
+  const own = replica.log.chainOf(signer.publicKey)
+  if (own !== undefined && own !== enroll.chain) {
+    const head = own.at(own.maxSeq)[0]
+    if (head !== undefined) deps.push(refTo(head))
+  }
+  deps.sort((a, b) => compareBytes(a.keyId, b.keyId))
+  const op = authorOp(replica.log, signer, replica.orgId, { kind: 5, leave: { subject: wgPublicKey } }, undefined, deps)
   replica.addLocal(op)
   return op
+}
+
+function refTo (op: LoggedOp): Dep {
+  return { keyId: op.author.id, seq: op.seq, hash: op.id.subarray(0, HASH_PREFIX_BYTES) }
 }

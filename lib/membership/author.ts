@@ -11,7 +11,7 @@ import { concatBytes, compareBytes } from '../util/bytes.js'
 import { Encoder } from '../util/encoding.js'
 import { checkFields, decodeOp, sha256, signedBytes, writeOpBody } from './codec.js'
 import type { Chain, LoggedOp, OpLog } from './log.js'
-import { MAX_DEPS, MAX_OP_BYTES, OpKind, type Dep, type Op, type Payload } from './op.js'
+import { HASH_PREFIX_BYTES, MAX_DEPS, MAX_OP_BYTES, OpKind, type Dep, type Op, type Payload } from './op.js'
 
 /**
  * Heads of the chains other than `self` that `counts` (those of ranked admins: a chain with no
@@ -30,7 +30,7 @@ export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAut
     }
     if (head === undefined) continue
     if (selfPrev !== undefined && selfPrev.base.get(c) === head) continue
-    deps.push({ keyId: c.author.id, seq: head.seq, hash: head.id.subarray(0, 8) })
+    deps.push({ keyId: c.author.id, seq: head.seq, hash: head.id.subarray(0, HASH_PREFIX_BYTES) })
   }
   deps.sort((a, b) => compareBytes(a.keyId, b.keyId))
   if (deps.length > MAX_DEPS) throw new InvalidOpError(`op would need ${deps.length} deps, limit ${MAX_DEPS}`)
@@ -42,7 +42,8 @@ export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAut
 export const authoredHere = new WeakSet<Op>()
 
 /** `counts` picks the chains deps may name (see `currentDeps`). */
-export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefined, payload: Payload, counts?: (c: Chain) => boolean): Op {
+/** `deps`, when given, replaces the computed ones (a leave names exactly the enroll it ends). */
+export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefined, payload: Payload, counts?: (c: Chain) => boolean, depsOverride?: Dep[]): Op {
   const kind = payload.kind
   const author = signer.publicKey
   let seq = 0
@@ -57,7 +58,7 @@ export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefi
   } else if (kind === OpKind.genesis) {
     seq = 1
   }
-  const deps = kind === OpKind.genesis ? [] : currentDeps(log, prev, kind === OpKind.leave ? undefined : author.mapKey, counts)
+  const deps = depsOverride ?? (kind === OpKind.genesis ? [] : currentDeps(log, prev, kind === OpKind.leave ? undefined : author.mapKey, counts))
   let lamport = prev?.lamport ?? 0
   for (const d of deps) {
     const dop = log.findDep(d)

@@ -30,6 +30,8 @@ export interface AuthorityResult {
   rankOfSign: Map<string, number>
   /** cutoff(X) for chains that have one. */
   cutoff: Map<Chain, number>
+  /** Where each admin signing key's authority ends (its chain's last valid seq), whether it has authored yet or not. */
+  cutSign: Map<string, number>
   /** Chains with two different ops at one seq above any pin. */
   equivocators: Chain[]
   /** Valid ops grouped by subject wg key (enrolls, removes, revokes, leaves). */
@@ -57,6 +59,8 @@ export interface AuthorityState {
   auth: AuthorityResult
   /** Signing key → the subject whose valid enroll claimed it first. */
   signOwner: Map<string, string>
+  /** Key id (wg or signing) → the subject whose valid enroll holds it (unique ids, DESIGN §2.1). */
+  idOwner: Map<string, string>
   /** Signing key → its valid admin grants. */
   grants: Map<string, LoggedOp[]>
 }
@@ -68,21 +72,67 @@ export function byLamportId (a: LoggedOp, b: LoggedOp): number {
   return a.lamport - b.lamport || (a.idKey < b.idKey ? -1 : a.idKey > b.idKey ? 1 : 0)
 }
 
+/**
+ * Something that cuts a subject's authority (DESIGN §2.1 "Authority ends with the subject"):
+ * a valid revoke, a valid remove of an admin, the admin's own leave, or a record update that
+ * drops the admin role. It cuts every chain the subject signs with, each at its head in the
+ * op's causal past (lower on the chain its `ref` names). A remove, a leave and a demotion cut
+ * only the chains whose grant they saw: a later re-grant with a fresh key is not theirs.
+ */
+interface CutReq { subject: string, op: LoggedOp, ref: ChainRef | undefined, needsGrantInPast: boolean }
+
+/** The limit and pin a set of cut requests put on one signing key's chain (maybe not authored yet). */
+function chainLimit (log: OpLog, reqs: readonly CutReq[], signKey: string, x: Chain | undefined, grants: Map<string, LoggedOp[]>): { limit: number, pin: LoggedOp | undefined } {
+  let limit = Infinity
+  let pin: LoggedOp | undefined
+  for (const req of reqs) {
+    if (req.needsGrantInPast && grants.get(signKey)?.some(g => log.inPast(g, req.op)) !== true) continue
+    let seq = 0
+    let at: LoggedOp | undefined
+    const refOp = req.ref !== undefined && req.ref.seq > 0 && x !== undefined ? x.at(req.ref.seq).find(o => idEquals(o.idKey, req.ref!.hash)) : undefined
+    if (refOp !== undefined) {
+      seq = refOp.seq
+      at = refOp
+    } else if (x !== undefined) {
+      const h = log.headIn(req.op, x)
+      if (h !== undefined) {
+        if (Array.isArray(h)) { seq = Math.max(...h.map(o => o.seq)); at = undefined } else { seq = h.seq; at = h }
+      }
+    }
+    if (seq < limit) { limit = seq; pin = at }
+  }
+  return { limit, pin }
+}
+
 export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState {
   for (const op of log.byId.values()) op.valid = false
   const rankOfChain = new Map<Chain, number>([[root.chain, 0]])
   const rankOfSubject = new Map<string, number>([[root.wgPublicKey.mapKey, 0]])
   const rankOfSign = new Map<string, number>([[root.chain.author.mapKey, 0]])
   const signOwner = new Map<string, string>([[root.chain.author.mapKey, root.wgPublicKey.mapKey]])
+  const idOwner = new Map<string, string>([[root.chain.author.idMapKey, root.wgPublicKey.mapKey], [root.wgPublicKey.idMapKey, root.wgPublicKey.mapKey]])
   const grants = new Map<string, LoggedOp[]>()
   const bySubject = new Map<string, SubjectOps>()
-  const cutoffReqs: Array<{ subject: string, ref: ChainRef, remove?: LoggedOp }> = []
+  const cutReqs = new Map<string, CutReq[]>()
   const cutoff = new Map<Chain, number>()
   const equivocators: Chain[] = []
   const rootWg = root.wgPublicKey.mapKey
   const rootSign = root.chain.author.mapKey
   const chainBySign = new Map<string, Chain>()
   for (const c of log.chains) chainBySign.set(c.author.mapKey, c)
+  const leavesBySubject = new Map<string, LoggedOp[]>()
+  for (const op of log.standalone) {
+    if (op.payload.kind !== 5) continue
+    const s = op.payload.leave.subject.mapKey
+    const list = leavesBySubject.get(s)
+    if (list === undefined) leavesBySubject.set(s, [op])
+    else list.push(op)
+  }
+  const addCut = (req: CutReq): void => {
+    const list = cutReqs.get(req.subject)
+    if (list === undefined) cutReqs.set(req.subject, [req])
+    else list.push(req)
+  }
 
   const subjectOps = (k: Key): SubjectOps => {
     let s = bySubject.get(k.mapKey)
@@ -95,18 +145,10 @@ export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState 
     // Settle each chain's cutoff and pinned branch from what lower ranks decided.
     const runs: LoggedOp[][] = []
     for (const x of level) {
-      let limit = Infinity
-      let pin: LoggedOp | undefined
-      for (const req of cutoffReqs) {
-        const enrolls = bySubject.get(req.subject)?.enrolls
-        if (enrolls?.some(e => e.payload.kind === 2 && e.payload.record.signPublicKey.mapKey === x.author.mapKey) !== true) continue
-        // A remove cuts off only the admin it knew of: its grant must be in the remove's past.
-        if (req.remove !== undefined && grants.get(x.author.mapKey)?.some(g => log.inPast(g, req.remove!)) !== true) continue
-        if (req.ref.seq < limit) {
-          limit = req.ref.seq
-          pin = req.ref.seq === 0 ? undefined : x.at(req.ref.seq).find(o => idEquals(o.idKey, req.ref.hash))
-        }
-      }
+      const subject = signOwner.get(x.author.mapKey)
+      // Its own leaves: their enrolls were settled at lower ranks.
+      if (subject !== undefined) for (const l of leavesBySubject.get(subject) ?? []) if (leaveEnroll(log, l) !== undefined) addCut({ subject, op: l, ref: undefined, needsGrantInPast: true })
+      let { limit, pin } = subject === undefined ? { limit: Infinity, pin: undefined } : chainLimit(log, cutReqs.get(subject) ?? [], x.author.mapKey, x, grants)
       if (pin === undefined && x.forkSeq !== Infinity && x.forkSeq - 1 < limit) {
         limit = x.forkSeq - 1
         equivocators.push(x)
@@ -157,10 +199,17 @@ export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState 
           if (sr !== undefined && sr <= r) break
           const owner = signOwner.get(sk)
           if (owner !== undefined && owner !== s) break
+          // Key ids are unique: no lookup by id may ever reach a squatter.
+          const wo = idOwner.get(rec.wgPublicKey.idMapKey)
+          if (wo !== undefined && wo !== s) break
+          const so2 = idOwner.get(rec.signPublicKey.idMapKey)
+          if (so2 !== undefined && so2 !== s) break
           const admin = rec.roles.includes(ROLE_ADMIN)
           if (admin && rec.expiresAt !== undefined) break
           op.valid = true
           signOwner.set(sk, s)
+          idOwner.set(rec.wgPublicKey.idMapKey, s)
+          idOwner.set(rec.signPublicKey.idMapKey, s)
           subjectOps(rec.wgPublicKey).enrolls.push(op)
           if (admin) {
             let gs = grants.get(sk)
@@ -170,6 +219,9 @@ export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState 
             if (!rankOfSign.has(sk)) rankOfSign.set(sk, r + 1)
             const c = chainBySign.get(sk)
             if (c !== undefined && !rankOfChain.has(c)) { rankOfChain.set(c, r + 1); next.push(c) }
+          } else if (sr !== undefined) {
+            // A record update without the admin role ends the authority it saw.
+            addCut({ subject: s, op, ref: undefined, needsGrantInPast: true })
           }
           break
         }
@@ -184,8 +236,8 @@ export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState 
           const so = subjectOps(subject)
           addRemoval(so, op)
           if (p.kind === 4) so.revoked = true
-          if (p.kind === 4) cutoffReqs.push({ subject: s, ref: p.revoke.cutoff })
-          else cutoffReqs.push({ subject: s, ref: p.remove.cutoff, remove: op })
+          if (p.kind === 4) addCut({ subject: s, op, ref: p.revoke.cutoff, needsGrantInPast: false })
+          else addCut({ subject: s, op, ref: p.remove.cutoff, needsGrantInPast: true })
           break
         }
       }
@@ -194,19 +246,44 @@ export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState 
     level = next
   }
 
-  // Leaves: signed by the subject's own key, about an enroll the leaver had seen.
+  // Leaves: signed by the subject's own key, naming a valid enroll of it with that key.
   for (const op of log.standalone) {
     if (op.payload.kind !== 5) continue
     const s = op.payload.leave.subject
     if (s.mapKey === rootWg) continue
     const so = bySubject.get(s.mapKey)
-    if (so === undefined) continue
-    const author = op.author.mapKey
-    if (!so.enrolls.some(e => e.payload.kind === 2 && e.payload.record.signPublicKey.mapKey === author && log.inPast(e, op))) continue
+    if (so === undefined || leaveEnroll(log, op) === undefined) continue
     op.valid = true
     addRemoval(so, op)
   }
-  return { auth: { rankOfChain, rankOfSubject, rankOfSign, cutoff, equivocators, bySubject }, signOwner, grants }
+  // Where each admin signing key's authority ends, chain or not yet (Admin.rank asks).
+  const cutSign = new Map<string, number>()
+  for (const sk of grants.keys()) {
+    const subject = signOwner.get(sk)
+    const reqs = subject === undefined ? undefined : cutReqs.get(subject)
+    if (reqs === undefined) continue
+    const c = chainBySign.get(sk)
+    const { limit } = chainLimit(log, reqs, sk, c, grants)
+    if (limit !== Infinity) cutSign.set(sk, limit)
+  }
+  return { auth: { rankOfChain, rankOfSubject, rankOfSign, cutoff, cutSign, equivocators, bySubject }, signOwner, idOwner, grants }
+}
+
+/**
+ * The enroll a leave ends, if the leave is valid: its deps name a valid enroll of its
+ * subject carrying the leave's author as signing key (DESIGN §2.1: a leave is its subject's
+ * own, one per enroll; an admin's leave may also name its own chain's head).
+ */
+export function leaveEnroll (log: OpLog, op: LoggedOp): LoggedOp | undefined {
+  if (op.payload.kind !== 5) return undefined
+  const subject = op.payload.leave.subject.mapKey
+  for (const d of op.deps) {
+    const e = log.findDep(d)
+    if (e === undefined || !e.valid || e.payload.kind !== 2) continue
+    const rec = e.payload.record
+    if (rec.wgPublicKey.mapKey === subject && rec.signPublicKey.mapKey === op.author.mapKey) return e
+  }
+  return undefined
 }
 
 /** Whether an id given as a map key equals `id` (bytes). */

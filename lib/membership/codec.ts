@@ -7,17 +7,17 @@
  *   u8       kind                      1 genesis, 2 enroll, 3 remove, 4 revoke, 5 leave
  *   bytes    author                    genesis: the full 32-byte Ed25519 key; else its 8-byte key id
  *   varuint  seq                       chain kinds ≥ 1 (genesis: exactly 1); absent for leave (0)
- *   varuint  depCount                  ≤ MAX_DEPS, then per dep, sorted by key id, ids unique:
- *              bytes(8) keyId ‖ varuint seq (≥ 1) ‖ bytes(8) hash prefix
+ *   varuint  depCount                  ≤ MAX_DEPS (leave: 1 or 2), then per dep, sorted by key id, ids unique:
+ *              bytes(8) keyId ‖ varuint seq (≥ 1) ‖ bytes(16) id prefix
  *   payload  by kind:
  *     genesis  bytes(6) prefix (first byte 0xfd) ‖ varstring name ‖ varuint createdAt ‖
  *              varuint listenPort ‖ varuint mtu ‖ varuint keepaliveS ‖ bytes(32) root wg key
- *     enroll   bytes(32) wg key ‖ bytes(32) sign key ‖ u8 flags ‖ [varstring name] ‖
+ *     enroll   bytes(32) wg key ‖ bytes(32) sign key ‖ bytes(64) pop ‖ u8 flags ‖ [varstring name] ‖
  *              [varuint n ‖ n × varstring role] ‖ [varuint n ‖ n × varstring endpoint] ‖ [varuint expiresAt]
  *              flags: 1 admin, 2 lighthouse, 4 name, 8 other roles, 16 endpoints, 32 expiresAt
  *     remove   bytes(32) subject ‖ varuint cutoffSeq ‖ [bytes(32) cutoff hash if cutoffSeq > 0]
  *     revoke   as remove, then varstring reason
- *     leave    bytes(32) subject
+ *     leave    bytes(32) subject      (a dep names the enroll it ends; an admin's may name its own head too)
  *   bytes(64) Ed25519 signature
  *
  * Signed bytes (never sent; what the signature and the id cover):
@@ -37,7 +37,7 @@ import {
 import { OpEntry } from './log.js'
 import {
   HASH_PREFIX_BYTES, MAX_COUNTER, MAX_DEPS, MAX_ENDPOINTS, MAX_ENDPOINT_BYTES, MAX_NAME_BYTES,
-  MAX_OP_BYTES, MAX_REASON_BYTES, MAX_ROLES, MAX_ROLE_BYTES, ORG_ID_BYTES, OpKind, ROLE_ADMIN,
+  MAX_OP_BYTES, MAX_REASON_BYTES, MAX_ROLES, MAX_ROLE_BYTES, ORG_ID_BYTES, OpKind, POP_BYTES, ROLE_ADMIN,
   ROLE_LIGHTHOUSE, type ChainRef, type Dep, type MemberRecord, type Payload, type WireOp
 } from './op.js'
 
@@ -70,6 +70,7 @@ export function checkFields (f: OpFields): void {
   if (f.kind === OpKind.leave ? f.seq !== 0 : (f.seq < 1 || f.seq > MAX_COUNTER || !Number.isInteger(f.seq))) fail(`seq ${f.seq} out of range`)
   if (f.kind === OpKind.genesis && f.seq !== 1) fail('genesis must have seq 1')
   if (f.deps.length > MAX_DEPS) fail(`${f.deps.length} deps, limit ${MAX_DEPS}`)
+  if (f.kind === OpKind.leave && (f.deps.length < 1 || f.deps.length > 2)) fail('a leave names the enroll it ends (and at most its own head)')
   for (let i = 0; i < f.deps.length; i++) {
     const d = f.deps[i]
     if (d.keyId.length !== KEY_ID_BYTES || d.hash.length < HASH_PREFIX_BYTES || d.seq < 1 || d.seq > MAX_COUNTER) fail(`dep ${i} malformed`)
@@ -94,6 +95,7 @@ function checkCutoff (c: ChainRef): void {
 }
 
 function checkRecord (r: MemberRecord): void {
+  if (r.pop.length !== POP_BYTES) fail(`pop must be ${POP_BYTES} bytes`)
   if (r.name !== undefined && utf8Length(r.name) > MAX_NAME_BYTES) fail(`name longer than ${MAX_NAME_BYTES} bytes`)
   if (r.roles.length > MAX_ROLES) fail(`${r.roles.length} roles, limit ${MAX_ROLES}`)
   for (let i = 0; i < r.roles.length; i++) {
@@ -149,6 +151,7 @@ function writeCutoff (enc: Encoder, subject: Key, c: ChainRef): void {
 function writeRecord (enc: Encoder, r: MemberRecord): void {
   writeBytes(enc, r.wgPublicKey.bytes)
   writeBytes(enc, r.signPublicKey.bytes)
+  writeBytes(enc, r.pop)
   const other = r.roles.filter(x => x !== ROLE_ADMIN && x !== ROLE_LIGHTHOUSE)
   const flags = (r.roles.includes(ROLE_ADMIN) ? F_ADMIN : 0) | (r.roles.includes(ROLE_LIGHTHOUSE) ? F_LIGHTHOUSE : 0) |
     (r.name !== undefined ? F_NAME : 0) | (other.length > 0 ? F_ROLES : 0) |
@@ -200,6 +203,7 @@ function readOpUnchecked (dec: Decoder, start: number): OpEntry {
   }
   const nDeps = readVarUint(dec, 2)
   if (nDeps > MAX_DEPS) dec.fail(`${nDeps} deps, limit ${MAX_DEPS}`)
+  if (kind === OpKind.leave && (nDeps < 1 || nDeps > 2)) dec.fail('a leave names the enroll it ends (and at most its own head)')
   const deps: Dep[] = nDeps === 0 ? NO_DEPS : []
   for (let i = 0; i < nDeps; i++) {
     const keyId = readBytes(dec, KEY_ID_BYTES)
@@ -273,6 +277,7 @@ function readCutoff (dec: Decoder): [Key, ChainRef] {
 function readRecord (dec: Decoder): MemberRecord {
   const wgPublicKey = readKey(dec)
   const signPublicKey = readKey(dec)
+  const pop = readBytes(dec, POP_BYTES)
   const flags = readU8(dec)
   if (flags > 63) dec.fail(`unknown enroll flags ${flags}`)
   // Most members have no role: they share one frozen empty list.
@@ -280,7 +285,7 @@ function readRecord (dec: Decoder): MemberRecord {
   if ((flags & F_ADMIN) !== 0) roles.push(ROLE_ADMIN)
   if ((flags & F_LIGHTHOUSE) !== 0) roles.push(ROLE_LIGHTHOUSE)
   // Made whole where possible: one object shape, no property added later.
-  const r: MemberRecord = (flags & F_NAME) !== 0 ? { wgPublicKey, signPublicKey, roles, name: readVarString(dec, MAX_NAME_BYTES) } : { wgPublicKey, signPublicKey, roles }
+  const r: MemberRecord = (flags & F_NAME) !== 0 ? { wgPublicKey, signPublicKey, roles, pop, name: readVarString(dec, MAX_NAME_BYTES) } : { wgPublicKey, signPublicKey, roles, pop }
   if ((flags & F_ROLES) !== 0) {
     const n = readVarUint(dec, 1)
     if (n < 1 || n + roles.length > MAX_ROLES) dec.fail(`role count ${n} out of range`)

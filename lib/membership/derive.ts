@@ -38,6 +38,7 @@ export class Derived {
   /** Bumped by every full pass: a change of everything. */
   fullPasses = 0
   private signOwner!: Map<string, string>
+  private idOwner!: Map<string, string>
   private grants!: Map<string, LoggedOp[]>
   /** The overlay addresses of the current view (see `AddressTable`). */
   addresses!: AddressTable
@@ -53,6 +54,9 @@ export class Derived {
   /** The subject (wg map key) whose valid enroll claimed a signing key first. */
   subjectOfSign (signMapKey: string): string | undefined { return this.signOwner.get(signMapKey) }
 
+  /** The subject (wg map key) whose valid enroll holds a key (wg or signing) with this key id. */
+  subjectOfKeyId (idMapKey: string): string | undefined { return this.idOwner.get(idMapKey) }
+
   /** A signing key's valid admin grants. */
   grantsOf (signMapKey: string): readonly LoggedOp[] { return this.grants.get(signMapKey) ?? [] }
 
@@ -66,6 +70,7 @@ export class Derived {
     const view = computeViewState(this.log, a.auth, addresses)
     this.auth = a.auth
     this.signOwner = a.signOwner
+    this.idOwner = a.idOwner
     this.grants = a.grants
     this.view = view
     this.addresses = addresses
@@ -118,13 +123,21 @@ export class Derived {
       if (s === rootWg || sk === root.chain.author.mapKey) return true
       const sr = auth.rankOfSubject.get(s)
       if (sr !== undefined && sr <= r) return true
+      // A record update of an admin without the role: its authority ends (full pass).
+      if (sr !== undefined) return false
       const owner = this.signOwner.get(sk)
       if (owner !== undefined && owner !== s) return false
+      const wo = this.idOwner.get(rec.wgPublicKey.idMapKey)
+      if (wo !== undefined && wo !== s) return false
+      const io = this.idOwner.get(rec.signPublicKey.idMapKey)
+      if (io !== undefined && io !== s) return false
       if (this.log.chainOf(rec.signPublicKey) !== undefined) return false
       let so = auth.bySubject.get(s)
       if (so?.revoked === true) return false
       op.valid = true
       this.signOwner.set(sk, s)
+      this.idOwner.set(rec.wgPublicKey.idMapKey, s)
+      this.idOwner.set(rec.signPublicKey.idMapKey, s)
       if (so === undefined) { so = { subject: rec.wgPublicKey, enrolls: [op], removals: NO_REMOVALS, revoked: false }; auth.bySubject.set(s, so) } else so.enrolls.push(op)
       touched.push(s)
       return true

@@ -20,8 +20,10 @@ import { decodeOp, sha256, sha256Key, signedBytes } from './codec.js'
 import { resolveInOrder } from './ingest-fast.js'
 import { OpEntry, resolvedOp, type LoggedOp, type OpLog } from './log.js'
 import { HASH_PREFIX_BYTES, OpKind, type Op, type WireOp } from './op.js'
-import { isKnownFailed, rememberFailed, isKnownVerified, rememberVerified, type BatchVerifier, type SignatureJob } from './verify.js'
-import { bytesEqual } from '../util/bytes.js'
+import { isKnownVerified, rememberVerified, type BatchVerifier, type SignatureJob } from './verify.js'
+import { inadmissible } from './admissible.js'
+import { popMessage } from './pop.js'
+import { bytesEqual, compareBytes, toKeyString } from '../util/bytes.js'
 import { verifySignature } from '../identity/sign.js'
 
 export interface IngestResult {
@@ -29,6 +31,8 @@ export interface IngestResult {
   duplicates: number
   /** Bad signature, wrong org, or built on such an op. */
   forged: number
+  /** Authentic ops that can never be valid (admissible.ts, or a bad proof of possession): not stored. */
+  refused: number
   /** Ops parked because their causal past is missing (all sources). */
   pending: number
   /** Parked ops dropped because a source went over its quota. */
@@ -45,11 +49,16 @@ interface Parked {
   /** Candidates (ops at the position, or keys with the id) the need had when parked. */
   seen?: number
 }
-interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean, from?: Parked }
+interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean, popOk: boolean, from?: Parked }
 
 export const DEFAULT_PENDING_QUOTA = 4096
-/** (author, prev) pairs tried for one op: an honest fork has two or three branches; more is a flood. */
-const MAX_CANDIDATES = 8
+
+/** A proof-of-possession check for an enroll (pop.ts), as a signature job. */
+function popJob (orgId: Uint8Array, op: Op): SignatureJob | undefined {
+  const p = op.payload
+  if (p.kind !== 2) return undefined
+  return { key: p.record.signPublicKey, data: popMessage(orgId, p.record.wgPublicKey, p.record.signPublicKey), sig: p.record.pop }
+}
 
 export class Ingest {
   private readonly parked = new Map<string, Parked[]>()
@@ -60,8 +69,17 @@ export class Ingest {
     private readonly log: OpLog,
     private readonly orgId: Uint8Array,
     private readonly verifier: BatchVerifier,
+    private readonly root: { sign: Key, wg: Key },
     private readonly pendingQuota = DEFAULT_PENDING_QUOTA
   ) {}
+
+  /** Commits `op` if it can ever be valid (admissible.ts); its past is in the log. */
+  private commitIfAdmissible (op: Op, res: { added: LoggedOp[], refused: number }, commit: (op: Op) => LoggedOp): boolean {
+    if (inadmissible(this.log, this.root, op) !== undefined) { res.refused++; return false }
+    rememberVerified(op instanceof OpEntry ? op.idKey : toKeyString(op.id), op.sig)
+    res.added.push(commit(op))
+    return true
+  }
 
   get pending (): number { return this.parkedCount }
 
@@ -70,32 +88,37 @@ export class Ingest {
     // Fast path (ingest-fast.ts) while nothing is parked: in-order prefixes, each verified in
     // one batch and committed whole if every signature holds; the rest goes the general way.
     const input = Array.isArray(wireOps) ? wireOps as WireOp[] : [...wireOps]
-    const added: LoggedOp[] = []
+    const fast = { added: [] as LoggedOp[], refused: 0 }
     let duplicates = 0
     let i = 0
     while (i < input.length && this.parked.size === 0) {
       const p = resolveInOrder(this.log, this.orgId, input, i)
       if (p.covered === 0) break
-      const ok = p.jobs.length > 0 ? await this.verifier.verifyBatch(p.jobs) : []
-      if (!ok.every(x => x)) {
-        // A forgery in there: remember what did verify and let the general path sort it out.
-        for (let j = 0; j < ok.length; j++) if (ok[j]) rememberVerified(p.ops[p.jobOf[j]].idKey, p.jobs[j].sig)
-        break
+      // Signatures the cache does not vouch for, and the proofs of possession with them (an
+      // op in the cache was committed here, its proof checked then).
+      const jobs = [...p.jobs]
+      for (const j of p.jobOf) { const pj = popJob(this.orgId, p.ops[j]); if (pj !== undefined) jobs.push(pj) }
+      const ok = jobs.length > 0 ? await this.verifier.verifyBatch(jobs) : []
+      // A forgery or a bad proof in there: the general path sorts it out.
+      if (!ok.every(x => x)) break
+      for (const op of p.ops) {
+        // Built on an op refused just before (same prefix): it can never go in either.
+        if ((op.prevKey !== undefined && this.log.getKey(op.prevKey) === undefined) || op.deps.some(d => this.log.findDep(d) === undefined)) { fast.refused++; continue }
+        this.commitIfAdmissible(op, fast, commit)
       }
-      for (let j = 0; j < p.jobs.length; j++) rememberVerified(p.ops[p.jobOf[j]].idKey, p.jobs[j].sig)
-      for (const op of p.ops) added.push(commit(op))
       duplicates += p.duplicates
       i += p.covered
     }
-    if (i === input.length) return { added, duplicates, forged: 0, pending: this.parkedCount, evicted: 0, needs: [] }
+    if (i === input.length) return { added: fast.added, duplicates, forged: 0, refused: fast.refused, pending: this.parkedCount, evicted: 0, needs: [] }
     const res = await this.ingestGeneral(i === 0 ? input : input.slice(i), source, commit)
-    if (added.length > 0) res.added = [...added, ...res.added]
+    if (fast.added.length > 0) res.added = [...fast.added, ...res.added]
     res.duplicates += duplicates
+    res.refused += fast.refused
     return res
   }
 
   private async ingestGeneral (wireOps: Iterable<WireOp>, source: string, commit: (op: Op) => LoggedOp): Promise<IngestResult> {
-    const res: IngestResult = { added: [], duplicates: 0, forged: 0, pending: 0, evicted: 0, needs: [] }
+    const res: IngestResult = { added: [], duplicates: 0, forged: 0, refused: 0, pending: 0, evicted: 0, needs: [] }
     const t = new Tentative()
     const resolved: Resolved[] = []
     const queue: Parked[] = []
@@ -126,23 +149,29 @@ export class Ingest {
       attempt(p)
     }
 
-    // Verify in one batch what the cache does not already vouch for.
+    // Verify in one batch what the cache does not already vouch for, proofs of possession too.
     const jobs: SignatureJob[] = []
-    const jobOf: number[] = []
+    const jobOf: Array<[number, 'sig' | 'pop']> = []
     for (let i = 0; i < resolved.length; i++) {
       const r = resolved[i]
       if (r.signed === undefined) continue
       jobs.push({ key: r.op.author, data: r.signed, sig: r.op.sig })
-      jobOf.push(i)
+      jobOf.push([i, 'sig'])
+      const pj = popJob(this.orgId, r.op)
+      if (pj !== undefined) { jobs.push(pj); jobOf.push([i, 'pop']) }
     }
     if (jobs.length > 0) {
       const ok = await this.verifier.verifyBatch(jobs)
-      for (let j = 0; j < jobs.length; j++) resolved[jobOf[j]].sigOk = ok[j]
+      for (let j = 0; j < jobs.length; j++) {
+        const [at, what] = jobOf[j]
+        if (what === 'sig') resolved[at].sigOk = ok[j]
+        else resolved[at].popOk = ok[j]
+      }
     }
 
-    // Commit: an op goes in iff its signature verifies and its prev and deps went in. Its
-    // past may come later in resolution order (it was resolved on a forged copy of its prev
-    // that shares the genuine id), so repeat while anything goes in.
+    // Commit: an op goes in iff its signature verifies, its prev and deps went in, and it can
+    // ever be valid. Its past may come later in resolution order (it was resolved on a forged
+    // copy of its prev that shares the genuine id), so repeat while anything goes in.
     let todo = resolved
     for (let progress = true; progress && todo.length > 0;) {
       progress = false
@@ -151,7 +180,6 @@ export class Ingest {
         const op = r.op
         if (!r.sigOk) {
           res.forged++
-          if (r.signed !== undefined) rememberFailed(r.idKey, op.sig)
           // Resolved on the wrong branch of a fork whose other op has not arrived yet, or
           // against another key sharing the author's key id, maybe: it waits (under quota)
           // for another candidate, and is tried again only when one arrives.
@@ -161,11 +189,11 @@ export class Ingest {
           }
           continue
         }
+        // Authentic, but claiming a signing key its author does not hold: never valid.
+        if (!r.popOk) { res.refused++; continue }
         const missing = this.missingPast(op)
         if (missing !== undefined) { later.push(r); continue }
-        if (r.signed !== undefined) rememberVerified(r.idKey, op.sig)
-        res.added.push(commit(op))
-        progress = true
+        if (this.commitIfAdmissible(op, res, commit)) progress = true
       }
       todo = later
     }
@@ -199,6 +227,7 @@ export class Ingest {
       res.added.push(...again.added)
       res.duplicates += again.duplicates
       res.forged += again.forged
+      res.refused += again.refused
       res.evicted += again.evicted
     }
 
@@ -324,25 +353,28 @@ export class Ingest {
       if (logged !== undefined) return bytesEqual(logged.sig, w.sig) ? 'dup' : 'wrong-prev'
       const tentative = t.ids.get(idKey)
       if (tentative !== undefined && bytesEqual(tentative, w.sig)) return 'dup'
-      // Known to fail: this candidate is the wrong one (verification is deterministic).
-      if (isKnownFailed(idKey, w.sig)) return 'wrong-prev'
       const op = resolvedOp(w, author, prev, l, idKey)
-      if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true }
-      return { op, idKey, signed: signed.slice(), sigOk: false }
+      if (isKnownVerified(idKey, w.sig)) return { op, idKey, signed: undefined, sigOk: true, popOk: true }
+      return { op, idKey, signed: signed.slice(), sigOk: false, popOk: true }
     }
     const waitFor = w.kind === OpKind.leave || w.seq === 1 ? `k:${idStr}` : `s:${idStr}:${w.seq - 1}`
     if (combos.length === 1) {
       const r = tryPrev(combos[0][0], combos[0][1])
       return r === 'wrong-prev' ? waitFor : r
     }
-    // The signature tells which branch (and which key) this op belongs to. Verified here, on
-    // this thread, so the candidates are capped: a flood of forged variants at seq − 1 must
-    // not cost (ops × variants) verifies.
-    for (const [author, prev] of combos.slice(0, MAX_CANDIDATES)) {
+    // The signature tells which branch (and which key) this op belongs to: every candidate
+    // is tried, in a fixed order (author key, then prev id), so which one wins never depends
+    // on arrival order. Candidates are stored ops only: forged variants are never stored, and
+    // stored keys sharing an id are infeasible with proofs of possession (pop.ts).
+    combos.sort((a, b) => compareBytes(a[0].bytes, b[0].bytes) || compareIds(a[1], b[1]))
+    for (const [author, prev] of combos) {
       const r = tryPrev(author, prev)
       if (typeof r === 'string') { if (r === 'dup') return r; continue }
-      if (r.signed === undefined || verifySignature(author, r.signed, w.sig)) return { ...r, signed: undefined, sigOk: true }
-      rememberFailed(r.idKey, w.sig)
+      if (r.signed === undefined) return r
+      if (verifySignature(author, r.signed, w.sig)) {
+        const pj = popJob(this.orgId, r.op)
+        return { ...r, signed: undefined, sigOk: true, popOk: pj === undefined || verifySignature(pj.key, pj.data, pj.sig) }
+      }
     }
     // Its branch or key may not be here yet (or a candidate is itself on the wrong branch so
     // far): wait, under quota, for another candidate.
@@ -381,4 +413,9 @@ class Tentative {
     }
     return undefined
   }
+}
+
+function compareIds (a: Op | undefined, b: Op | undefined): number {
+  if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1
+  return compareBytes(a.id, b.id)
 }

@@ -51,6 +51,7 @@ export class Chain {
 }
 
 const EMPTY_BASE: Base = new Map()
+const NO_OPS: readonly LoggedOp[] = Object.freeze([])
 
 /**
  * A resolved op (author, prev, lamport and id known), and once added, a logged one. Its wire
@@ -141,6 +142,8 @@ export class OpLog {
    * Keyed by the id's first 4 bytes as a number (no string per key); lookups filter on all 8.
    */
   private readonly keysById = new Map<number, Key | Key[]>()
+  /** Admin grants stored (enrolls with the admin role), by the granted signing key. */
+  private readonly grantsBySign = new Map<string, LoggedOp[]>()
   /** Bumped on every add: lets derived state know it is stale. */
   version = 0
 
@@ -170,6 +173,9 @@ export class OpLog {
   }
 
   chainOf (author: Key): Chain | undefined { return this.chainByAuthor.get(author.mapKey) }
+
+  /** Stored admin grants of a signing key (valid or not). */
+  grantsFor (sign: Key): readonly LoggedOp[] { return this.grantsBySign.get(sign.mapKey) ?? NO_OPS }
 
   /** Ops of the chain whose author has key id `keyId` at `seq` (several where it forks). */
   opsAt (keyId: Uint8Array, seq: number): LoggedOp[] {
@@ -219,7 +225,15 @@ export class OpLog {
     }
     // A chain's author was learnt with its chain (above).
     if (op.seq === 0) this.learnKey(op.author)
-    if (op.payload.kind === 2) this.learnKey(op.payload.record.signPublicKey)
+    if (op.payload.kind === 2) {
+      const rec = op.payload.record
+      this.learnKey(rec.signPublicKey)
+      if (rec.roles.includes('admin')) {
+        const list = this.grantsBySign.get(rec.signPublicKey.mapKey)
+        if (list === undefined) this.grantsBySign.set(rec.signPublicKey.mapKey, [l])
+        else list.push(l)
+      }
+    }
     this.byId.set(idKey, l)
     this.version++
     return l

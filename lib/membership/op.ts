@@ -32,7 +32,14 @@ export const MAX_ENDPOINT_BYTES = 64
 export const MAX_REASON_BYTES = 128
 /** seq, lamport, timestamps: varints of at most 7 bytes (< 2^49). */
 export const MAX_COUNTER = 2 ** 49 - 1
-export const HASH_PREFIX_BYTES = 8
+/**
+ * Bytes of an op id that a dep (and a digest tip) carries: 128 bits, so no author can grind
+ * two ops that one reference matches (DESIGN §2.1 "Unforgeable references"; 8 bytes took
+ * ~2^33 hashes).
+ */
+export const HASH_PREFIX_BYTES = 16
+/** A proof of possession: an Ed25519 signature by the enrolled signing key (pop.ts). */
+export const POP_BYTES = 64
 export const ORG_ID_BYTES = 16
 export const OP_ID_BYTES = 32
 
@@ -50,6 +57,11 @@ export interface MemberRecord {
   staticEndpoints?: string[]
   /** Unix ms after which the member is hidden from the view (never for admins). */
   expiresAt?: number
+  /**
+   * Proof of possession (pop.ts): the signing key's own signature over the org, the wg key
+   * and itself, made by the joiner. An enroll without a valid one is invalid (DESIGN §2.1).
+   */
+  pop: Uint8Array
 }
 
 export interface OrgParams {
@@ -68,7 +80,7 @@ export interface GenesisPayload {
   rootWgPublicKey: Key
 }
 
-/** A chain position, pinned by the first 8 bytes of the op id there. */
+/** A chain position, pinned by the op id there. */
 export interface ChainRef {
   seq: number
   /** Full id when authored locally; on the wire the revoke carries all 32 bytes. */

@@ -27,6 +27,8 @@ import type { ViewEntry } from './view.js'
 import { lowerBound, placeChanged, sortByWgKey } from './wg-order.js'
 import { isKnownVerified, rememberVerified, type BatchVerifier } from './verify.js'
 import { verifySignature } from '../identity/sign.js'
+import { inadmissible } from './admissible.js'
+import { verifyPop } from './pop.js'
 import { NativeOpStore } from './stores/native.js'
 import type { OpStore, OpStoreName } from './stores/store.js'
 
@@ -120,6 +122,8 @@ export interface MergeResult extends IngestResult {
 }
 
 const ROOT_ROLES: string[] = Object.freeze(['admin']) as unknown as string[]
+/** The root's record is made from genesis: it has no enroll, so no proof of possession. */
+const NO_POP = new Uint8Array(0)
 
 export const DEFAULT_MAX_CLOCK_SKEW_MS = REPLICA_CONFIG.maxClockSkewMs.default
 
@@ -186,7 +190,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
       sorted: undefined,
       index: undefined,
       lastIndex,
-      ingestor: new Ingest(log, this.orgId, this.verifier, this.pendingQuota),
+      ingestor: new Ingest(log, this.orgId, this.verifier, { sign: genesis.author, wg: this.org.rootWgPublicKey }, this.pendingQuota),
       shared: false
     }
   }
@@ -267,7 +271,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     }
     if (allHeld(from.log, list)) {
       pool.stats.duplicates++
-      return { added: [], duplicates: list.length, forged: 0, pending: 0, evicted: 0, needs: [] }
+      return { added: [], duplicates: list.length, forged: 0, refused: 0, pending: 0, evicted: 0, needs: [] }
     }
     pool.stats.copies++
     const r = await this.ingestOwn(list, source)
@@ -293,7 +297,12 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     if (!authoredHere.has(op)) {
       const signed = signedBytes(op.body, this.orgId, op.prev, op.lamport, op.author)
       if (!bytesEqual(sha256(signed), op.id) || !verifySignature(op.author, signed, op.sig)) throw new InvalidOpError('local op does not verify: wrong id, prev, lamport or signature')
+      const p = op.payload
+      if (p.kind === 2 && !verifyPop(this.orgId, p.record.wgPublicKey, p.record.signPublicKey, p.record.pop)) throw new InvalidOpError('local enroll has no valid proof of possession')
     }
+    for (const d of op.deps) if (this.log.findDep(d) === undefined) throw new InvalidOpError('local op built on a missing dep')
+    const why = inadmissible(this.log, { sign: this.genesis.author, wg: this.org.rootWgPublicKey }, op)
+    if (why !== undefined) throw new InvalidOpError(`local op can never be valid: ${why}`)
     rememberVerified(toKeyString(op.id), op.sig)
     this.own()
     const l = this.commit(op)
@@ -431,7 +440,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
 
   /** The root, a member by genesis. */
   rootMember (): Member {
-    const record: MemberRecord = { wgPublicKey: this.org.rootWgPublicKey, signPublicKey: this.genesis.author, roles: ROOT_ROLES }
+    const record: MemberRecord = { wgPublicKey: this.org.rootWgPublicKey, signPublicKey: this.genesis.author, roles: ROOT_ROLES, pop: NO_POP }
     return this.toMember({ enroll: this.genesis, record, rank: 0 })
   }
 

@@ -15,7 +15,7 @@
 import type { Key } from '../identity/key.js'
 import { byLamportId, type AuthorityResult, type SubjectOps } from './authority.js'
 import type { LoggedOp, OpLog } from './log.js'
-import type { MemberRecord } from './op.js'
+import { ROLE_ADMIN, type MemberRecord } from './op.js'
 
 export interface ViewEntry {
   /** The live enroll whose record is the member's. */
@@ -109,5 +109,7 @@ export function settleSubject (log: OpLog, auth: AuthorityResult, view: Computed
     return
   }
   if (gone.size > 0) gone.delete(s)
-  live.set(s, { enroll: best, record: best.payload.record, rank: auth.rankOfSubject.get(s), address: undefined, addrSlot })
+  // A rank shows only while the record holds the admin role (a demotion ends it: authority.ts).
+  const rec = best.payload.record
+  live.set(s, { enroll: best, record: rec, rank: rec.roles.includes(ROLE_ADMIN) ? auth.rankOfSubject.get(s) : undefined, address: undefined, addrSlot })
 }

@@ -47,6 +47,7 @@ import type { Key } from '../identity/key.js'
 import { Ed25519Signer } from '../identity/sign.js'
 import { clampPrivateKey } from '../identity/wg-key.js'
 import { Admin } from '../membership/admin.js'
+import { proveKeys } from '../membership/pop.js'
 import { encodeSignedNodeState, signNodeState } from '../gossip/node-state.js'
 import { createGenesis } from '../membership/org.js'
 import { MemoryStorage } from '../mesh/memory-storage.js'
@@ -223,7 +224,7 @@ export class Simulation {
     const author = new Replica(genesis, { clock: this.clock, verifier: inlineVerifier })
     const admin = new Admin(author, rootId.signer)
     const ops: Uint8Array[] = []
-    for (let i = 1; i < ids.length; i++) ops.push(admin.enroll({ wgPublicKey: ids[i].wgPublicKey, signPublicKey: ids[i].signPublicKey, name: nodeName(i) }).wire)
+    for (let i = 1; i < ids.length; i++) ops.push(admin.enroll({ wgPublicKey: ids[i].wgPublicKey, signPublicKey: ids[i].signPublicKey, pop: proveKeys(ids[i].signer, author.orgId, ids[i].wgPublicKey), name: nodeName(i) }).wire)
     this.genesis = genesis.wire
     this.ops = ops
     // Each node's state exactly as its Mesh will sign it on its first start (incarnation =
@@ -332,7 +333,7 @@ export class Simulation {
     this.tracker.start('enroll', index, this.elapsedMs, this.liveIndices())
     this.byKey.set(identity.wgPublicKey.mapKey, index)
     try {
-      await sponsor.mesh.enroll({ wgPublicKey: identity.wgPublicKey, signPublicKey: identity.signPublicKey, name: nodeName(index), roles: options.roles ?? [] })
+      await sponsor.mesh.enroll({ wgPublicKey: identity.wgPublicKey, signPublicKey: identity.signPublicKey, pop: proveKeys(identity.signer, sponsor.mesh.replica.orgId, identity.wgPublicKey), name: nodeName(index), roles: options.roles ?? [] })
     } catch (err) {
       this.tracker.forget('enroll', index)
       this.byKey.delete(identity.wgPublicKey.mapKey)
@@ -357,7 +358,7 @@ export class Simulation {
     const s = this.liveSlot(index)
     if (s.revoked) throw new SimulationError(`node ${index} was revoked`)
     const admin = this.authoringSlot(options.via ?? 0)
-    await admin.mesh.enroll({ wgPublicKey: s.key, signPublicKey: s.identity.signPublicKey, name: nodeName(index), roles })
+    await admin.mesh.enroll({ wgPublicKey: s.key, signPublicKey: s.identity.signPublicKey, pop: proveKeys(s.identity.signer, admin.mesh.replica.orgId, s.key), name: nodeName(index), roles })
   }
 
   /** An admin (`via`, default the root) revokes node `index` (tracked). */
