@@ -42,7 +42,10 @@
  *   the member answers with a stateless cookie; the joiner repeats the JOIN with the cookie;
  *   the member ingests the enroll and, once the joiner is a member in its view, starts an
  *   anti-entropy exchange with it. JOINs are rate-limited per source prefix before any
- *   X25519 is spent on a reply.
+ *   X25519 is spent on a reply. Only an enroll that can be valid is ingested (of the joiner
+ *   itself, by an admin neither revoked nor cut off, neither of the joiner's keys revoked:
+ *   `joinOpCanBeValid`); any other JOIN is refused, except a member's, which is synced
+ *   without ingesting its op.
  *
  * All time comes from the injected `Clock` and all choices from the injected `Random`, so a
  * `ManualClock` + `SeededRandom` run replays exactly.
@@ -96,6 +99,29 @@ const SOURCE_RANK: Record<string, number> = { static: 0, listen: 1, reflexive: 2
 const warmStarts = new WeakMap<ReadonlyArray<Uint8Array | SignedNodeState>, WeakMap<OpLog, { base: StateTableBase, accepted: NodeState[] }>>()
 /** Each node state's preferred endpoint, process-wide (states are immutable and shared by every node that holds them). */
 const preferred = new WeakMap<NodeState, Endpoint | null>()
+
+/**
+ * Whether the op a JOIN carries can be valid (DESIGN §2.1 "JOIN"): an enroll of the joiner
+ * itself (the key that sealed the JOIN), with neither its wg nor its signing key revoked in
+ * our view, authored by a signing key that holds an admin rank here, is not revoked, and
+ * signed it at a seq where its authority had not ended (a remove, its own leave, a demotion,
+ * a fork: the same limit `Admin.rank` applies). A JOIN comes from a key that is not a member
+ * yet, so nothing else it carries may reach our log or our gossip. The author is named by key
+ * id on the wire: every key we hold with that id is tried, since an id never decides whose a
+ * key is.
+ */
+function joinOpCanBeValid (replica: Replica, joiner: Key, op: WireOp): boolean {
+  if (op.kind !== OpKind.enroll || op.payload.kind !== 2) return false
+  const rec = op.payload.record
+  if (!rec.wgPublicKey.equals(joiner) || replica.isRevoked(joiner) || replica.isRevoked(rec.signPublicKey)) return false
+  const auth = replica.authority
+  return replica.log.keysFor(op.authorId).some(k => {
+    if (replica.rankOf(k) === undefined || replica.isRevoked(k)) return false
+    const chain = replica.log.chainOf(k)
+    const cut = auth.cutSign.get(k.mapKey) ?? (chain === undefined ? undefined : auth.cutoff.get(chain))
+    return cut === undefined || op.seq <= cut
+  })
+}
 
 /** Where to reach a node by its state: its endpoint of the best-ranked source (shared: do not change it). */
 function stateEndpoint (st: NodeState | undefined): Endpoint | undefined {
@@ -168,7 +194,7 @@ export interface GossiperStats {
    */
   received: Record<Counted, number>
   drops: Record<GossipDropReason, number>
-  /** JOINs with a valid cookie whose enroll did not make the joiner a member (bad, unknown past, revoked). */
+  /** JOINs with a valid cookie refused: an op that cannot be valid (joinOpCanBeValid), or an enroll that did not make the joiner a member. */
   joinsRefused: number
   /** Items that failed to decode or verify (counted and skipped; neighbours still taken). */
   badOps: number
@@ -705,9 +731,15 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     }
     let op: WireOp
     try { op = decodeOp(m.enroll) } catch { this.s.badOps++; this.s.joinsRefused++; return }
+    const admissible = joinOpCanBeValid(this.replica, joiner, op)
+    // A member's JOIN (after a restart) asks for a sync, and its enroll's author may have been
+    // revoked since (the enroll stays valid below the cutoff): sync it, ingest nothing. Any
+    // other JOIN whose op cannot be valid is refused before its op reaches the log or gossip.
+    if (!admissible && this.replica.member(joiner) === undefined) { this.s.joinsRefused++; return }
     // One ingest source for every JOIN: the replica's per-source quota then bounds what
     // JOINs can park (a cookie is bound to an address, not a key, so keys are free to vary).
-    this.replica.ingest([op], JOIN_SOURCE).then(() => {
+    const ingested = admissible ? this.replica.ingest([op], JOIN_SOURCE) : Promise.resolve()
+    ingested.then(() => {
       if (!this.running) return
       this.refreshSenders()
       if (this.sender(joiner.idMapKey) === undefined) { this.s.joinsRefused++; return }
