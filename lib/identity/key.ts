@@ -57,6 +57,15 @@ export class Key {
     return b
   }
 
+  /**
+   * Writes the 32 bytes into `buf` at `at`, without making (and keeping) a byte array: for
+   * keys used once, such as an enrolled signing key checked for its proof of possession.
+   */
+  writeTo (buf: Uint8Array, at: number): void {
+    const s = this.str
+    for (let i = 0; i < KEY_BYTES; i++) buf[at + i] = s.charCodeAt(i)
+  }
+
   toBase64 (): string { return Buffer.from(this.str, 'latin1').toString('base64') }
   toString (): string { return this.toBase64() }
   toJSON (): string { return this.toBase64() }

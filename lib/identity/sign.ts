@@ -77,9 +77,10 @@ export function publicKeyObject (key: Key, crv: 'Ed25519' | 'X25519' = 'Ed25519'
   if (ko === undefined) {
     if (cache.size >= MAX_CACHED_KEYS) cache.clear()
     try {
-      ko = createPublicKey({ key: { kty: 'OKP', crv, x: Buffer.from(key.bytes).toString('base64url') }, format: 'jwk' })
+      // From the key's string: asking for `key.bytes` would make and keep an array per key.
+      ko = createPublicKey({ key: { kty: 'OKP', crv, x: Buffer.from(key.mapKey, 'latin1').toString('base64url') }, format: 'jwk' })
     } catch {
-      ko = createPublicKey({ key: Buffer.concat([SPKI_PREFIX[crv], key.bytes]), format: 'der', type: 'spki' })
+      ko = createPublicKey({ key: Buffer.concat([SPKI_PREFIX[crv], Buffer.from(key.mapKey, 'latin1')]), format: 'der', type: 'spki' })
     }
     cache.set(key.mapKey, ko)
   }

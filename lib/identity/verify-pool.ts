@@ -133,7 +133,7 @@ export class VerifyPool implements BatchVerifier {
     for (let i = 0; i < n; i++) {
       const j = jobs[i]
       offs[i] = at
-      u8.set(j.key.bytes, at)
+      j.key.writeTo(u8, at)
       // A malformed signature fails anyway; keep the layout fixed.
       if (j.sig.length === SIGNATURE_BYTES) u8.set(j.sig, at + KEY_BYTES)
       else u8[resAt + i] = 2

@@ -16,7 +16,6 @@
  */
 import type { Key } from '../identity/key.js'
 import { verifySignature, type Signer } from '../identity/sign.js'
-import { concatBytes } from '../util/bytes.js'
 import { ORG_ID_BYTES, POP_BYTES } from './op.js'
 
 const POP_DOMAIN = Buffer.from('wiremesh/pop/v1\0')
@@ -24,7 +23,13 @@ const POP_DOMAIN = Buffer.from('wiremesh/pop/v1\0')
 /** The bytes a proof of possession signs. */
 export function popMessage (orgId: Uint8Array, wgPublicKey: Key, signPublicKey: Key): Uint8Array {
   if (orgId.length !== ORG_ID_BYTES) throw new RangeError(`orgId must be ${ORG_ID_BYTES} bytes`)
-  return concatBytes(POP_DOMAIN, orgId, wgPublicKey.bytes, signPublicKey.bytes)
+  // Written from the keys' strings: `key.bytes` would make and keep an array per key.
+  const out = new Uint8Array(POP_DOMAIN.length + ORG_ID_BYTES + 64)
+  out.set(POP_DOMAIN, 0)
+  out.set(orgId, POP_DOMAIN.length)
+  wgPublicKey.writeTo(out, POP_DOMAIN.length + ORG_ID_BYTES)
+  signPublicKey.writeTo(out, POP_DOMAIN.length + ORG_ID_BYTES + 32)
+  return out
 }
 
 /** The joiner's proof that it holds `signer`'s key, for its enroll with `wgPublicKey` in this org. */
