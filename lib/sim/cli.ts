@@ -1,7 +1,7 @@
 /**
  * `wiremesh sim`: runs a scenario on each seed and reports the pooled figures. The default
  * scenario (scenario.ts: one tracked enrolment and one tracked revocation) reports
- * convergence; `--scenario death | stall | partition | restart-storm` (scenarios/) run the
+ * convergence; `--scenario death | stall | partition | restart-storm | hostile` (scenarios/) run the
  * gossip issue's acceptance scenarios, each with its own figures and targets.
  *
  * With `--json`, stdout is exactly one JSON object; for the same arguments it is the same
@@ -22,7 +22,7 @@ import { Simulation, type SimulationResult } from './simulation.js'
 export const SIM_USAGE = `usage: wiremesh sim [options]
   --scenario NAME    default (default), ${FAULT_SCENARIOS.join(', ')}: see below
   --nodes N          nodes in the org at the start, root included (default 100;
-                     death and restart-storm: 1000)
+                     death, restart-storm and hostile: 1000)
   --loss P           packet loss probability in [0, 1] (default 0)
   --latency-ms A,B   one-way latency, uniform in [A, B] ms (default 1,50)
   --seed S           first seed (default 1)
@@ -40,6 +40,7 @@ export const SIM_USAGE = `usage: wiremesh sim [options]
   --partition-ms T   partition: how long the split lasts (default ${FAULT_DEFAULTS.partitionMs}, 10 virtual minutes)
   --downtime-ms T    restart-storm: how long the restarted nodes are down (default ${FAULT_DEFAULTS.downtimeMs})
   --fraction F       restart-storm: share of the nodes restarted (default ${FAULT_DEFAULTS.restartFraction})
+  --flood-ms T       hostile: how long the member floods crafted ops (default ${FAULT_DEFAULTS.floodMs})
 Scenarios (one run per seed; exit 1 when a figure misses its target):
   default        settle, an idle window (traffic), one enrolment and one revocation, each
                  tracked to every live node: roundsP50/P99, converged, idle bytes
@@ -57,6 +58,12 @@ Scenarios (one run per seed; exit 1 when a figure misses its target):
   restart-storm  restart --fraction of the nodes at once, down --downtime-ms: aliveAgainMs
                  until every live node holds every restarted one alive at its new
                  incarnation (target <= 3 anti-entropy periods). 1000 nodes
+  hostile        one member floods crafted ops at its gossip budget for --flood-ms while the
+                 root enrolls 4 members and revokes 4, then the flooder; one node is cut off
+                 alone meanwhile and healed at the end: honest changes to every other node in
+                 rounds p50/p99 (target p99 <= 4), encodeErrors over all nodes (must be 0),
+                 the cut-off node's healMs (target <= one anti-entropy period), and the
+                 crafted bytes stored per node. 1000 nodes
 Large runs need heap: NODE_OPTIONS=--max-old-space-size=8192 for 1,000-2,000 nodes.`
 
 class UsageError extends Error {}
@@ -85,7 +92,8 @@ const ONLY: Record<string, (s: ScenarioName) => boolean> = {
   'stall-ms': s => s === 'stall',
   'partition-ms': s => s === 'partition',
   'downtime-ms': s => s === 'restart-storm',
-  fraction: s => s === 'restart-storm'
+  fraction: s => s === 'restart-storm',
+  'flood-ms': s => s === 'hostile'
 }
 
 function parse (args: string[]): Options {
@@ -109,7 +117,8 @@ function parse (args: string[]): Options {
       'stall-ms': { type: 'string' },
       'partition-ms': { type: 'string' },
       'downtime-ms': { type: 'string' },
-      fraction: { type: 'string' }
+      fraction: { type: 'string' },
+      'flood-ms': { type: 'string' }
     }
   })
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`)
@@ -140,7 +149,7 @@ function parse (args: string[]): Options {
   const defaultNodes = scenario === 'default' ? 100 : SCENARIOS[scenario].defaultNodes
   return {
     scenario,
-    nodes: values.nodes === undefined ? defaultNodes : int('nodes', values.nodes, scenario === 'partition' ? 6 : scenario === 'default' ? 2 : 3, 1 << 24),
+    nodes: values.nodes === undefined ? defaultNodes : int('nodes', values.nodes, scenario === 'partition' ? 6 : scenario === 'hostile' ? 8 : scenario === 'default' ? 2 : 3, 1 << 24),
     loss,
     latencyMs: [lat[0], lat[1]],
     seeds: Array.from({ length: k }, (_, i) => first + i),
@@ -155,7 +164,8 @@ function parse (args: string[]): Options {
       stallMs: ms('stall-ms', values['stall-ms'], FAULT_DEFAULTS.stallMs, 0),
       partitionMs: ms('partition-ms', values['partition-ms'], FAULT_DEFAULTS.partitionMs, 1000),
       downtimeMs: ms('downtime-ms', values['downtime-ms'], FAULT_DEFAULTS.downtimeMs, 0),
-      restartFraction: fraction
+      restartFraction: fraction,
+      floodMs: ms('flood-ms', values['flood-ms'], FAULT_DEFAULTS.floodMs, 1000)
     }
   }
 }

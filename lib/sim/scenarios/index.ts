@@ -7,6 +7,7 @@ import type { GossipConfig } from '../../gossip/config.js'
 import type { Simulation } from '../simulation.js'
 import { SETTLE_MS } from './common.js'
 import { deathLines, deathScenario, summarizeDeath } from './death.js'
+import { FLOOD_MS, hostileLines, hostileScenario, summarizeHostile } from './hostile.js'
 import { PARTITION_MS, partitionLines, partitionScenario, summarizePartition } from './partition.js'
 import { RESTART_DOWNTIME_MS, RESTART_FRACTION, restartStormLines, restartStormScenario, summarizeRestartStorm } from './restart-storm.js'
 import { STALL_AFTER_MS, STALL_MS, stallLines, stallScenario, summarizeStall } from './stall.js'
@@ -16,8 +17,9 @@ export { DEATH_TARGET_MS, deathScenario, summarizeDeath, type DeathInit, type De
 export { stallScenario, summarizeStall, type StallInit, type StallRun, type StallSummary } from './stall.js'
 export { partitionScenario, summarizePartition, type PartitionInit, type PartitionRun, type PartitionSummary } from './partition.js'
 export { restartStormScenario, summarizeRestartStorm, type RestartStormInit, type RestartStormRun, type RestartStormSummary } from './restart-storm.js'
+export { craftedOps, type CraftedOps, FLOOD_MS, HOSTILE_ROUNDS_TARGET, hostileScenario, summarizeHostile, type HostileInit, type HostileRun, type HostileSummary } from './hostile.js'
 
-export const FAULT_SCENARIOS = ['death', 'stall', 'partition', 'restart-storm'] as const
+export const FAULT_SCENARIOS = ['death', 'stall', 'partition', 'restart-storm', 'hostile'] as const
 export type FaultScenarioName = typeof FAULT_SCENARIOS[number]
 
 /** Every parameter a fault scenario may take (each uses its own). */
@@ -27,6 +29,7 @@ export interface FaultParams {
   partitionMs: number
   downtimeMs: number
   restartFraction: number
+  floodMs: number
 }
 
 export const FAULT_DEFAULTS: FaultParams = {
@@ -34,7 +37,8 @@ export const FAULT_DEFAULTS: FaultParams = {
   stallMs: STALL_MS,
   partitionMs: PARTITION_MS,
   downtimeMs: RESTART_DOWNTIME_MS,
-  restartFraction: RESTART_FRACTION
+  restartFraction: RESTART_FRACTION,
+  floodMs: FLOOD_MS
 }
 
 export interface FaultScenario {
@@ -104,5 +108,15 @@ export const SCENARIOS: Record<FaultScenarioName, FaultScenario> = {
     run: async (sim, p) => await restartStormScenario(sim, { settleMs: p.settleMs, downtimeMs: p.downtimeMs, fraction: p.restartFraction }),
     summarize: summarizeRestartStorm,
     lines: restartStormLines
+  }),
+  hostile: define({
+    name: 'hostile',
+    defaultNodes: 1000,
+    params: p => ({ settleMs: p.settleMs, floodMs: p.floodMs }),
+    // Settle, the flood, then V heals: typically within seconds, at most 2 anti-entropy periods.
+    plannedMs: p => p.settleMs + p.floodMs + 10_000,
+    run: async (sim, p) => await hostileScenario(sim, { settleMs: p.settleMs, floodMs: p.floodMs }),
+    summarize: summarizeHostile,
+    lines: hostileLines
   })
 }
