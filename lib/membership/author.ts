@@ -16,18 +16,19 @@ import { HASH_PREFIX_BYTES, MAX_DEPS, MAX_OP_BYTES, OpKind, type Dep, type Op, t
 /**
  * Heads of the chains other than `self` that `counts` (those of ranked admins: a chain with no
  * rank can never hold a valid op, and counting it would let any member bloat every admin's
- * deps past MAX_DEPS by signing a few chains of its own), as deps sorted by key id. On a
- * forked chain the head is its highest valid op, on the branch a revoke pinned if any.
+ * deps past MAX_DEPS by signing a few chains of its own), as deps sorted by key id. The head
+ * is the chain's highest valid op (on a forked chain, on the branch a revoke pinned if any):
+ * the caller brings validity up to date first.
  */
 export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAuthorKey: string | undefined, counts: (c: Chain) => boolean = () => true): Dep[] {
   const deps: Dep[] = []
   for (const c of log.chains) {
     if (c.author.mapKey === selfAuthorKey || !counts(c)) continue
+    // Its highest valid op (the top, but on a cut or forked chain): an op never builds on
+    // what its author already knows to be invalid, so a flood above a cut is nobody's past.
     let head: LoggedOp | undefined
-    if (c.forkSeq === Infinity) head = c.at(c.maxSeq)[0]
-    else {
-      for (let s = c.maxSeq; s >= 1 && head === undefined; s--) head = c.at(s).find(o => o.valid)
-    }
+    if (c.forkSeq === Infinity) { const top = c.at(c.maxSeq)[0]; if (top?.valid === true) head = top }
+    for (let s = c.maxSeq; s >= 1 && head === undefined; s--) head = c.at(s).find(o => o.valid)
     if (head === undefined) continue
     if (selfPrev !== undefined && selfPrev.base.get(c) === head) continue
     deps.push({ keyId: c.author.id, seq: head.seq, hash: head.id.subarray(0, HASH_PREFIX_BYTES) })

@@ -45,6 +45,8 @@ interface Parked {
   w: WireOp
   source: string
   dead: boolean
+  /** Woken because a parked op needs it: taken even above its chain's cut window. */
+  override?: boolean
   counted?: boolean
   /** Candidates (ops at the position, or keys with the id) the need had when parked. */
   seen?: number
@@ -52,6 +54,19 @@ interface Parked {
 interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean, popOk: boolean, from?: Parked }
 
 export const DEFAULT_PENDING_QUOTA = 4096
+/**
+ * Ops of one author (key id) held back, parked or dormant, in wire bytes: what one member can
+ * make a replica hold that is not stored (DESIGN §2.1 "Bounded per member"). The oldest go first.
+ */
+export const MAX_PARKED_BYTES_PER_AUTHOR = 64 * 1024
+/**
+ * Ops a chain keeps above its cutoff (a revoke, a remove, a fork; authority.ts): invalid, but
+ * kept as evidence and for the admins that built on them before they knew of the cut. Ops
+ * further up are dormant (held back, under the author's quota) unless a stored op needs them,
+ * and a replica that stored them before the cut drops them (prune.ts).
+ */
+export const CUT_WINDOW = 64
+const NO_LIMITS: ReadonlyMap<string, number> = new Map()
 
 /** A proof-of-possession check for an enroll (pop.ts), as a signature job. */
 function popJob (orgId: Uint8Array, op: Op): SignatureJob | undefined {
@@ -63,6 +78,9 @@ function popJob (orgId: Uint8Array, op: Op): SignatureJob | undefined {
 export class Ingest {
   private readonly parked = new Map<string, Parked[]>()
   private readonly parkedBySource = new Map<string, Parked[]>()
+  private readonly parkedByAuthor = new Map<string, { list: Parked[], bytes: number }>()
+  /** Dormant ops a newly parked op needs: taken in (with `override`) at the end of the batch. */
+  private toWake: Parked[] = []
   private parkedCount = 0
 
   constructor (
@@ -83,8 +101,12 @@ export class Ingest {
 
   get pending (): number { return this.parkedCount }
 
-  async ingest (wireOps: Iterable<WireOp>, source = 'local', commit: (op: Op) => LoggedOp): Promise<IngestResult> {
-    if (this.parked.size > 0) return await this.ingestGeneral(wireOps, source, commit)
+  /**
+   * `limits`: the last valid seq of each cut chain (by author map key), as the replica's
+   * derived state had it when the batch began; chain ops more than CUT_WINDOW above it go dormant.
+   */
+  async ingest (wireOps: Iterable<WireOp>, source = 'local', commit: (op: Op) => LoggedOp, limits: ReadonlyMap<string, number> = NO_LIMITS): Promise<IngestResult> {
+    if (this.parked.size > 0) return await this.ingestGeneral(wireOps, source, commit, limits, false)
     // Fast path (ingest-fast.ts) while nothing is parked: in-order prefixes, each verified in
     // one batch and committed whole if every signature holds; the rest goes the general way.
     const input = Array.isArray(wireOps) ? wireOps as WireOp[] : [...wireOps]
@@ -94,6 +116,8 @@ export class Ingest {
     while (i < input.length && this.parked.size === 0) {
       const p = resolveInOrder(this.log, this.orgId, input, i)
       if (p.covered === 0) break
+      // Above a cut chain's window: the general path holds it back.
+      if (limits.size > 0 && p.ops.some(op => aboveWindow(op, limits))) break
       // Signatures the cache does not vouch for, and the proofs of possession with them (an
       // op in the cache was committed here, its proof checked then).
       const jobs = [...p.jobs]
@@ -110,19 +134,19 @@ export class Ingest {
       i += p.covered
     }
     if (i === input.length) return { added: fast.added, duplicates, forged: 0, refused: fast.refused, pending: this.parkedCount, evicted: 0, needs: [] }
-    const res = await this.ingestGeneral(i === 0 ? input : input.slice(i), source, commit)
+    const res = await this.ingestGeneral(i === 0 ? input : input.slice(i), source, commit, limits, false)
     if (fast.added.length > 0) res.added = [...fast.added, ...res.added]
     res.duplicates += duplicates
     res.refused += fast.refused
     return res
   }
 
-  private async ingestGeneral (wireOps: Iterable<WireOp>, source: string, commit: (op: Op) => LoggedOp): Promise<IngestResult> {
+  private async ingestGeneral (wireOps: Iterable<WireOp>, source: string, commit: (op: Op) => LoggedOp, limits: ReadonlyMap<string, number>, override: boolean): Promise<IngestResult> {
     const res: IngestResult = { added: [], duplicates: 0, forged: 0, refused: 0, pending: 0, evicted: 0, needs: [] }
     const t = new Tentative()
     const resolved: Resolved[] = []
     const queue: Parked[] = []
-    for (const w of wireOps) queue.push({ w, source, dead: false })
+    for (const w of wireOps) queue.push({ w, source, dead: false, override })
     const newlyParked: Parked[] = []
 
     const attempt = (p: Parked): void => {
@@ -193,6 +217,11 @@ export class Ingest {
         if (!r.popOk) { res.refused++; continue }
         const missing = this.missingPast(op)
         if (missing !== undefined) { later.push(r); continue }
+        if (r.from?.override !== true && aboveWindow(op, limits)) {
+          // Held back where an op that needs it can find it (`park` wakes it).
+          if (r.from !== undefined) this.repark(`d:${keyIdMapKey(op.author.id)}:${op.seq}`, r.from, newlyParked)
+          continue
+        }
         if (this.commitIfAdmissible(op, res, commit)) progress = true
       }
       todo = later
@@ -220,10 +249,23 @@ export class Ingest {
         }
       }
     }
+    // Dormant ops that newly parked ops need: in now, whatever the window.
+    if (this.toWake.length > 0) {
+      const wake = this.toWake.filter(p => !p.dead)
+      this.toWake = []
+      for (const p of wake) { p.dead = true; if (p.counted === true) { this.parkedCount--; p.counted = false } }
+      for (const src of new Set(wake.map(p => p.source))) {
+        const again = await this.ingestGeneral(wake.filter(p => p.source === src).map(p => p.w), src, commit, limits, true)
+        res.added.push(...again.added)
+        res.duplicates += again.duplicates
+        res.forged += again.forged
+        res.refused += again.refused
+      }
+    }
     for (const [src, list] of retry) {
       for (const p of list) { p.dead = true; if (p.counted === true) { this.parkedCount--; p.counted = false } }
       // Each under its own source, so its quota stays its own.
-      const again = await this.ingest(list.map(p => p.w), src, commit)
+      const again = await this.ingest(list.map(p => p.w), src, commit, limits)
       res.added.push(...again.added)
       res.duplicates += again.duplicates
       res.forged += again.forged
@@ -246,6 +288,17 @@ export class Ingest {
         const old = list.shift()!
         if (!old.dead) { old.dead = true; this.parkedCount--; res.evicted++ }
       }
+      // And per author, in bytes, whichever peer forwarded them.
+      const a = keyIdMapKey(p.w.authorId)
+      let mine = this.parkedByAuthor.get(a)
+      if (mine === undefined) { mine = { list: [], bytes: 0 }; this.parkedByAuthor.set(a, mine) }
+      mine.list.push(p)
+      mine.bytes += p.w.wire.length
+      while (mine.bytes > MAX_PARKED_BYTES_PER_AUTHOR && mine.list.length > 0) {
+        const old = mine.list.shift()!
+        mine.bytes -= old.w.wire.length
+        if (!old.dead) { old.dead = true; if (old.counted === true) { this.parkedCount--; old.counted = false } res.evicted++ }
+      }
     }
     this.compact()
     res.pending = this.parkedCount
@@ -261,7 +314,7 @@ export class Ingest {
   }
 
   private repark (need: string, from: Parked, newlyParked: Parked[]): void {
-    const p: Parked = { w: from.w, source: from.source, dead: false }
+    const p: Parked = { w: from.w, source: from.source, dead: false, override: from.override }
     this.park(need, p)
     newlyParked.push(p)
   }
@@ -281,6 +334,11 @@ export class Ingest {
   }
 
   private park (need: string, p: Parked): void {
+    // An op held back above a cut window is needed now: wake it (end of the batch).
+    if (need.startsWith('s:')) {
+      const dormant = this.parked.get(`d:${need.slice(2)}`)
+      if (dormant !== undefined) for (const d of dormant) if (!d.dead) this.toWake.push(d)
+    }
     p.dead = false
     p.seen = this.candidateCount(need)
     let list = this.parked.get(need)
@@ -295,13 +353,18 @@ export class Ingest {
     for (const p of list) {
       if (p.dead) continue
       if (p.counted === true) this.parkedCount--
-      const fresh: Parked = { w: p.w, source: p.source, dead: false }
+      const fresh: Parked = { w: p.w, source: p.source, dead: false, override: p.override }
       p.dead = true
       queue.push(fresh)
     }
   }
 
   private compact (): void {
+    for (const [k, a] of this.parkedByAuthor) {
+      const live = a.list.filter(p => !p.dead)
+      if (live.length === 0) this.parkedByAuthor.delete(k)
+      else if (live.length !== a.list.length) this.parkedByAuthor.set(k, { list: live, bytes: live.reduce((n, p) => n + p.w.wire.length, 0) })
+    }
     for (const [k, list] of this.parkedBySource) {
       const live = list.filter(p => !p.dead)
       if (live.length === 0) this.parkedBySource.delete(k)
@@ -418,4 +481,11 @@ class Tentative {
 function compareIds (a: Op | undefined, b: Op | undefined): number {
   if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1
   return compareBytes(a.id, b.id)
+}
+
+/** Whether a chain op lies more than CUT_WINDOW above its chain's cut (see `limits`). */
+function aboveWindow (op: Op, limits: ReadonlyMap<string, number>): boolean {
+  if (op.seq === 0 || limits.size === 0) return false
+  const limit = limits.get(op.author.mapKey)
+  return limit !== undefined && op.seq > limit + CUT_WINDOW
 }

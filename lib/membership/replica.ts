@@ -28,6 +28,7 @@ import { lowerBound, placeChanged, sortByWgKey } from './wg-order.js'
 import { isKnownVerified, rememberVerified, type BatchVerifier } from './verify.js'
 import { verifySignature } from '../identity/sign.js'
 import { inadmissible } from './admissible.js'
+import { cutLimits, opsAboveCuts } from './prune.js'
 import { verifyPop } from './pop.js'
 import { NativeOpStore } from './stores/native.js'
 import type { OpStore, OpStoreName } from './stores/store.js'
@@ -248,7 +249,29 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
 
   private async ingestOwn (list: WireOp[], source: string): Promise<IngestResult> {
     const c = this.own()
-    return await c.ingestor.ingest(list, source, op => this.commit(op))
+    // Where cut chains end (a flood above them goes dormant); only admins' chains can be cut.
+    const limits = c.log.chains.length > 1 ? cutLimits(this.evaluate().auth) : undefined
+    const r = await c.ingestor.ingest(list, source, op => this.commit(op), limits)
+    if (r.added.length > 0 && this.c === c && c.log.chains.length > 1) this.pruneAboveCuts(r)
+    return r
+  }
+
+  /**
+   * Drops what lies too far above a cut (prune.ts) by rebuilding the core from the kept ops
+   * (no signature checked again); rare: once per revoke or fork of an admin that kept signing.
+   */
+  private pruneAboveCuts (r: IngestResult): void {
+    const c = this.c
+    const auth = this.evaluate().auth
+    if (auth.cutoff.size === 0) return
+    const drop = opsAboveCuts(c.log, auth)
+    if (drop.length === 0) return
+    const gone = new Set(drop.map(op => op.idKey))
+    const kept: LoggedOp[] = []
+    for (const op of c.log.all()) if (op !== c.genesis && !gone.has(op.idKey)) kept.push(op)
+    this.c = this.newCore(c.genesis, kept, c.index?.index ?? c.lastIndex)
+    r.added = r.added.filter(op => !gone.has(op.idKey)).map(op => this.c.log.getKey(op.idKey)!)
+    r.refused += gone.size
   }
 
   /**

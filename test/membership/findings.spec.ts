@@ -11,6 +11,7 @@ import { proveKeys } from '../../lib/membership/pop.js'
 import { HASH_PREFIX_BYTES, type MemberRecord, type Op } from '../../lib/membership/op.js'
 import { Replica } from '../../lib/membership/replica.js'
 import { inlineVerifier } from '../../lib/membership/verify.js'
+import { CUT_WINDOW } from '../../lib/membership/ingest.js'
 import { SeededRandom } from '../../lib/random.js'
 import { expectCode } from '../helpers/expect-code.js'
 import { craft, deliverShuffled, depOn, expectSameState, replicaState, squatKey, wire } from '../helpers/hostile.js'
@@ -198,6 +199,50 @@ describe('issue 11 findings: one hostile member cannot freeze, split or crash th
     const dLate = craft(org.replica.orgId, D.signer, 1, { kind: 2, record: rec(await newNode()) }, undefined, [org.replica.liveEnroll(D.wg)!])
     await org.replica.ingest([wire(dLate)])
     expect(valid(org.replica, dLate), 'an op after the demotion').to.equal(false)
+  })
+
+  it('8: a revoked admin that keeps signing is stored only up to the cut window, in any order, and what an honest admin built on stays', async () => {
+    const X = await newNode(); const B = await newNode()
+    enroll(org.admin, X, ['admin'])
+    enroll(org.admin, B, ['admin'])
+    const xr = mk()
+    await sync(org.replica, xr)
+    const x = new Admin(xr, X.signer)
+    for (let i = 0; i < 3; i++) enroll(x, await newNode())
+    await sync(xr, org.replica)
+    org.admin.revoke(X.wg, { reason: 'stolen' })
+    // X, partitioned with its own replica, keeps signing far past the cut.
+    const flood: Op[] = []
+    const br = mk()
+    let bOp: Op | undefined
+    for (let i = 0; i < CUT_WINDOW * 2 + 10; i++) {
+      flood.push(enroll(x, await newNode()))
+      // B saw the first 20 before it heard of the revoke, and built on them.
+      if (i === 19) { await sync(xr, br); bOp = enroll(new Admin(br, B.signer), await newNode()) }
+    }
+    if (bOp === undefined) throw new Error('unreachable')
+    const revoke = org.replica.log.all()
+    const all: Op[] = [...revoke].filter(o => o.kind !== 1)
+    for (const op of [...xr.log.all(), ...br.log.all()]) if (!all.some(a => a.idKey === (op as any).idKey)) all.push(op)
+    const now = org.clock.now()
+    const states = []
+    for (let s = 0; s < 6; s++) {
+      const r = mk()
+      await deliverShuffled(r, all, new SeededRandom(800 + s))
+      states.push(replicaState(r, now))
+      expect(r.log.has(bOp.id), `order ${s}: the honest admin's op`).to.equal(true)
+      expect(valid(r, bOp)).to.equal(true)
+    }
+    for (let s = 1; s < states.length; s++) expectSameState(states[0], states[s], `order ${s} (replay: seed ${800 + s})`)
+    // A replica that stored the whole flood before the revoke drops it once the revoke comes.
+    const early = mk()
+    await sync(xr, early)
+    expect(early.log.chainOf(X.signer.publicKey)!.maxSeq).to.equal(3 + flood.length)
+    await sync(org.replica, early)
+    await sync(br, early)
+    const cut = early.log.chainOf(X.signer.publicKey)!
+    expect(cut.maxSeq, 'kept above the cut: the window').to.be.at.most(3 + CUT_WINDOW)
+    expectSameState(states[0], replicaState(early, now), 'pruned after the fact')
   })
 
   it('10: deps resolve on 128 bits: a reference matching only an op\'s first 8 bytes finds nothing', async () => {
