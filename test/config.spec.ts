@@ -3,7 +3,7 @@ import { resolve } from '../lib/config.js'
 import { TypedEventTarget } from '../lib/events.js'
 import { Replica } from '../lib/membership/replica.js'
 import { expectCode } from './helpers/expect-code.js'
-import { newNode, newOrg } from './helpers/org.js'
+import { enrollInit, newNode, newOrg } from './helpers/org.js'
 
 describe('config and events', () => {
   const SPEC = { intervalMs: { default: 200, min: 10, max: 10_000, integer: true } }
@@ -38,7 +38,7 @@ describe('config and events', () => {
     const events: Array<{ added: number, source: string, ids: string[] }> = []
     other.addEventListener('ops:added', e => events.push({ added: e.detail.added, source: e.detail.source, ids: e.detail.ops.map(o => Buffer.from(o.id).toString('hex')) }))
     const n = await newNode()
-    const op = org.admin.enroll({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey })
+    const op = org.admin.enroll(enrollInit(n, org))
     await other.merge(org.replica.diff(other.digest()), 'peer-1')
     await other.merge(org.replica.diff(other.digest()), 'peer-1')
     expect(events).to.deep.equal([{ added: 1, source: 'peer-1', ids: [Buffer.from(op.id).toString('hex')] }])

@@ -15,6 +15,7 @@ import { MessageType } from '../../lib/wire/header.js'
 import { Sealer } from '../../lib/wire/seal.js'
 import { cfg, cluster, identityFrom, run, teardown, until, type Node } from '../helpers/gossip-cluster.js'
 import { withSeed } from '../helpers/seed.js'
+import { enrollInit } from '../helpers/org.js'
 
 const stateOf = (n: Node, of: Node): string | undefined => n.gossiper.liveness.get(of.id.wgPublicKey)?.state
 
@@ -94,7 +95,7 @@ describe('gossip/engine', () => {
     await withSeed(this, async (random) => {
       const c = await cluster(random, 5)
       const joinerId = identityFrom(random)
-      c.admin.enroll({ wgPublicKey: joinerId.wgPublicKey, signPublicKey: joinerId.signPublicKey, name: 'joiner' })
+      c.admin.enroll(enrollInit(joinerId, c.nodes[0].replica, { name: 'joiner' }))
       await until(c, () => c.nodes.every(n => n.replica.member(joinerId.wgPublicKey) !== undefined), 2_000, 1)
       // The joiner holds only the genesis: everything else must come through the JOIN.
       const replica = new Replica(c.nodes[0].replica.genesis, { clock: c.clock, verifier: inlineVerifier })
@@ -107,7 +108,9 @@ describe('gossip/engine', () => {
       const via = c.nodes[3]
       joiner.join([{ wgPublicKey: via.id.wgPublicKey, endpoint: via.endpoint }], c.nodes[0].replica.liveEnroll(joinerId.wgPublicKey)!.wire)
       joiner.start()
-      await until(c, () => Buffer.compare(replica.digest(), c.nodes[0].replica.digest()) === 0, 3_000, 1)
+      // Joined once the reply's last page is in: its pages travel apart (1–50 ms each), so the
+      // ops may all be here while a later page (states) is still on its way.
+      await until(c, () => Buffer.compare(replica.digest(), c.nodes[0].replica.digest()) === 0 && joinedVia !== undefined, 3_000, 1)
       expect(joinedVia).to.equal(via.id.wgPublicKey.toBase64())
       expect(via.gossiper.stats().sent.cookie).to.equal(1)
       expect(joiner.stats().sent.join).to.be.at.least(2)
@@ -169,7 +172,7 @@ describe('gossip/engine', () => {
       const c = await cluster(random, 3)
       const lagger = c.nodes[2]
       c.net.partition({ alone: [lagger.endpoint] })
-      for (let i = 0; i < 800; i++) { const k = identityFrom(random); c.admin.enroll({ wgPublicKey: k.wgPublicKey, signPublicKey: k.signPublicKey }) }
+      for (let i = 0; i < 800; i++) { const k = identityFrom(random); c.admin.enroll(enrollInit(k, c.nodes[0].replica)) }
       await until(c, () => Buffer.compare(c.nodes[1].replica.digest(), c.nodes[0].replica.digest()) === 0, 30_000, 20)
       c.net.heal()
       lagger.gossiper.pushPull()
@@ -187,7 +190,7 @@ describe('gossip/engine', () => {
       const c = await cluster(random, 2, { minLatencyMs: 20, maxLatencyMs: 20 }, quiet)
       const [root, lagger] = c.nodes
       c.net.partition({ alone: [lagger.endpoint] })
-      for (let i = 0; i < 20; i++) { const k = identityFrom(random); c.admin.enroll({ wgPublicKey: k.wgPublicKey, signPublicKey: k.signPublicKey }) }
+      for (let i = 0; i < 20; i++) { const k = identityFrom(random); c.admin.enroll(enrollInit(k, c.nodes[0].replica)) }
       await run(c, 1000)
       c.net.heal()
       const before = root.gossiper.stats().sent.pullReply

@@ -3,6 +3,7 @@ import { pushPullIntervalFor, resolveGossipConfig } from '../../lib/gossip/confi
 import { encodeMessage } from '../../lib/gossip/messages.js'
 import { MessageType } from '../../lib/wire/header.js'
 import { withSeed } from '../helpers/seed.js'
+import { enrollInit, popOf } from '../helpers/org.js'
 import { cfg, cluster, identityFrom, lists, run, teardown, until } from '../helpers/gossip-cluster.js'
 
 describe('gossip/gossiper', () => {
@@ -10,7 +11,7 @@ describe('gossip/gossiper', () => {
     await withSeed(this, async (random) => {
       const c = await cluster(random, 8)
       const joiner = identityFrom(random)
-      c.admin.enroll({ wgPublicKey: joiner.wgPublicKey, signPublicKey: joiner.signPublicKey, name: 'joiner' })
+      c.admin.enroll(enrollInit(joiner, c.nodes[0].replica, { name: 'joiner' }))
       const ms = await until(c, () => c.nodes.every(n => lists(n, joiner.wgPublicKey)), 5 * cfg.gossipIntervalMs, 1)
       console.log(`      converged in ${ms} ms of virtual time (gossipIntervalMs ${cfg.gossipIntervalMs}, latency 1–50 ms)`)
       // Convergence check: every replica holds the same ops.
@@ -49,7 +50,7 @@ describe('gossip/gossiper', () => {
       const rest = c.nodes.filter(n => n !== lagger)
       const joiner = identityFrom(random)
       c.net.partition({ alone: [lagger.endpoint] })
-      c.admin.enroll({ wgPublicKey: joiner.wgPublicKey, signPublicKey: joiner.signPublicKey })
+      c.admin.enroll(enrollInit(joiner, c.nodes[0].replica))
       // Gossip is done when every queue has drained: from then on only anti-entropy can help.
       await until(c, () => rest.every(n => lists(n, joiner.wgPublicKey)) && c.nodes.every(n => n.gossiper.stats().queued === 0), 20 * cfg.gossipIntervalMs)
       expect(lists(lagger, joiner.wgPublicKey)).to.equal(false)
@@ -75,11 +76,11 @@ describe('gossip/gossiper', () => {
       const first = identityFrom(random)
       const second = identityFrom(random)
       c.net.partition({ alone: [lagger.endpoint] })
-      c.admin.enroll({ wgPublicKey: first.wgPublicKey, signPublicKey: first.signPublicKey })
+      c.admin.enroll(enrollInit(first, c.nodes[0].replica))
       await until(c, () => rest.every(n => lists(n, first.wgPublicKey)) && c.nodes.every(n => n.gossiper.stats().queued === 0), 20 * cfg.gossipIntervalMs)
       c.net.heal()
       // The root's next op follows `first` on its chain: the lagger cannot place it alone.
-      c.admin.enroll({ wgPublicKey: second.wgPublicKey, signPublicKey: second.signPublicKey })
+      c.admin.enroll(enrollInit(second, c.nodes[0].replica))
       const ms = await until(c, () => lists(lagger, first.wgPublicKey) && lists(lagger, second.wgPublicKey), 5 * cfg.gossipIntervalMs, 1)
       console.log(`      the lagger filled its gap in ${ms} ms of virtual time`)
       expect(lagger.gossiper.stats().gapPulls).to.be.greaterThan(0)
@@ -111,13 +112,16 @@ describe('gossip/gossiper', () => {
       const c = await cluster(random, 8)
       for (const n of c.nodes) n.gossiper.start() // idempotent
       const joiner = identityFrom(random)
-      c.admin.enroll({ wgPublicKey: joiner.wgPublicKey, signPublicKey: joiner.signPublicKey })
+      c.admin.enroll(enrollInit(joiner, c.nodes[0].replica))
       await run(c, 50)
       for (const n of c.nodes) { n.gossiper.stop(); n.gossiper.stop() }
       c.net.clear()
       expect(c.clock.pending).to.equal(0)
       const sent = c.nodes.map(n => n.transport.stats().packetsSent)
-      c.admin.enroll({ wgPublicKey: identityFrom(random).wgPublicKey, signPublicKey: identityFrom(random).signPublicKey })
+      // Two draws, as before the proof of possession: the same seeded keys (the second one's signing key is enrolled).
+      const w = identityFrom(random)
+      const k = identityFrom(random)
+      c.admin.enroll({ wgPublicKey: w.wgPublicKey, signPublicKey: k.signPublicKey, pop: popOf(k, c.nodes[0].replica, w.wgPublicKey) })
       await run(c, 2 * pushPullIntervalFor(cfg, 8), 100)
       expect(c.nodes.map(n => n.transport.stats().packetsSent)).to.deep.equal(sent)
       expect(c.clock.pending).to.equal(0)

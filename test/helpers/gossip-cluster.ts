@@ -14,6 +14,7 @@ import { Ed25519Signer } from '../../lib/identity/sign.js'
 import { clampPrivateKey } from '../../lib/identity/wg-key.js'
 import type { Key } from '../../lib/identity/key.js'
 import { Admin } from '../../lib/membership/admin.js'
+import { enrollInit } from './org.js'
 import { createGenesis } from '../../lib/membership/org.js'
 import { Replica } from '../../lib/membership/replica.js'
 import { inlineVerifier } from '../../lib/membership/verify.js'
@@ -42,7 +43,7 @@ export async function cluster (random: SeededRandom, n: number, init: MemoryNetw
   const genesis = createGenesis({ rootWgPublicKey: ids[0].wgPublicKey, rootSigner: ids[0].signer, name: 'gossip', random, clock })
   const rootReplica = new Replica(genesis, { clock, verifier: inlineVerifier })
   const admin = new Admin(rootReplica, ids[0].signer)
-  for (let i = 1; i < n; i++) admin.enroll({ wgPublicKey: ids[i].wgPublicKey, signPublicKey: ids[i].signPublicKey, name: `n${i}` })
+  for (let i = 1; i < n; i++) admin.enroll(enrollInit(ids[i], rootReplica, { name: `n${i}` }))
   const net = new MemoryNetwork({ clock, random }, { minLatencyMs: 1, maxLatencyMs: 50, ...init })
   const nodes: Node[] = []
   for (let i = 0; i < n; i++) {

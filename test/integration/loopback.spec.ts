@@ -16,6 +16,7 @@ import { encodeMessage } from '../../lib/gossip/messages.js'
 import { generateIdentity, type NodeIdentity } from '../../lib/identity/identity.js'
 import { Key } from '../../lib/identity/key.js'
 import { readInvite } from '../../lib/membership/invite.js'
+import { proveKeys } from '../../lib/membership/pop.js'
 import { SeededRandom } from '../../lib/random.js'
 import { Encoder } from '../../lib/util/encoding.js'
 import { makeEpoch, MessageType, writeHeader } from '../../lib/wire/header.js'
@@ -29,6 +30,8 @@ const NODES = 3
 interface Peer { proc: NodeProcess, key: Key, endpoint: Endpoint }
 
 const dropsOf = (v: View): number => Object.values(v.drops).reduce((a, b) => a + b, 0)
+/** A proof of possession (pop.ts) made here, for an identity of this process, as the cluster RPC carries it. */
+const popBase64 = (id: NodeIdentity, orgHex: string): string => Buffer.from(proveKeys(id.signer, new Uint8Array(Buffer.from(orgHex, 'hex')), id.wgPublicKey)).toString('base64')
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 describe('integration: loopback cluster under hostile packets', function () {
@@ -73,14 +76,17 @@ describe('integration: loopback cluster under hostile packets', function () {
     const procs = Array.from({ length: NODES }, (_, i) => new NodeProcess(`lb-${i}`))
     const keys = await Promise.all(procs.map(async (p, i) => await p.call({ op: 'identity', stateDir: join(dir, `n${i}`) })))
     const started = [await procs[0].call({ op: 'start', listen: '127.0.0.1:0', org: 'loopback' })]
+    const orgHex = started[0].orgId!
     for (let i = 1; i < NODES; i++) {
-      const { token } = await procs[0].call({ op: 'invite', wgPublicKey: keys[i].wgPublicKey!, signPublicKey: keys[i].signPublicKey!, name: `lb-${i}` })
+      // The joiner proves possession of its signing key (pop.ts), the root enrolls it with that proof.
+      const { pop } = await procs[i].call({ op: 'prove', orgId: orgHex })
+      const { token } = await procs[0].call({ op: 'invite', wgPublicKey: keys[i].wgPublicKey!, signPublicKey: keys[i].signPublicKey!, pop: pop!, name: `lb-${i}` })
       started.push(await procs[i].call({ op: 'start', listen: '127.0.0.1:0', invite: token }))
     }
     peers = procs.map((proc, i) => ({ proc, key: Key.fromBase64(keys[i].wgPublicKey!), endpoint: parseEndpoint(started[i].endpoint!) }))
     // This process becomes a member too, so it can seal real packets.
     me = await generateIdentity()
-    const { token } = await procs[0].call({ op: 'invite', wgPublicKey: me.wgPublicKey.toBase64(), signPublicKey: me.signPublicKey.toBase64(), name: 'tester' })
+    const { token } = await procs[0].call({ op: 'invite', wgPublicKey: me.wgPublicKey.toBase64(), signPublicKey: me.signPublicKey.toBase64(), pop: popBase64(me, orgHex), name: 'tester' })
     orgId = readInvite(token!).orgId
     await waitFor('every node lists every member', vs => vs.every(v => v.members.length === NODES + 1))
   })
@@ -145,7 +151,7 @@ describe('integration: loopback cluster under hostile packets', function () {
     expect(counted).to.be.at.least(Math.floor(sent * 0.95))
     // Still serving: views agree and a new member spreads.
     const extra = await generateIdentity()
-    await peers[0].proc.call({ op: 'invite', wgPublicKey: extra.wgPublicKey.toBase64(), signPublicKey: extra.signPublicKey.toBase64(), name: 'after-fuzz' })
+    await peers[0].proc.call({ op: 'invite', wgPublicKey: extra.wgPublicKey.toBase64(), signPublicKey: extra.signPublicKey.toBase64(), pop: popBase64(extra, Buffer.from(orgId).toString('hex')), name: 'after-fuzz' })
     await waitFor('the enrolment after the fuzz reaches every node', vs => vs.every(v => v.members.includes('after-fuzz')))
   })
 

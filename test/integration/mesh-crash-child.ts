@@ -10,6 +10,7 @@
 import { Ed25519Signer } from '../../lib/identity/sign.js'
 import { clampPrivateKey, wgKeyPairFromPrivate } from '../../lib/identity/wg-key.js'
 import { Mesh } from '../../lib/mesh/mesh.js'
+import { proveKeys } from '../../lib/membership/pop.js'
 import { SeededRandom } from '../../lib/random.js'
 
 const IN_FLIGHT = 4
@@ -25,7 +26,7 @@ async function main (dir: string, seed: number): Promise<void> {
     for (;;) {
       const wg = wgKeyPairFromPrivate(clampPrivateKey(random.bytes(32)))
       const sign = new Ed25519Signer(random.bytes(32))
-      await mesh.enroll({ wgPublicKey: wg.publicKey, signPublicKey: sign.publicKey })
+      await mesh.enroll({ wgPublicKey: wg.publicKey, signPublicKey: sign.publicKey, pop: proveKeys(sign, mesh.replica.orgId, wg.publicKey) })
       process.stdout.write(`ack ${wg.publicKey.toBase64()}\n`)
     }
   }

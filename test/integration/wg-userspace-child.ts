@@ -7,7 +7,8 @@
  *   setup   identity in stateDir; wireguard-go IFACE with the node's key and the org port
  *   start   the Mesh (root of a new org, or from an invite) with a { kind, iface } backend,
  *           then the overlay address ADDR/48 on the interface
- *   invite  enroll a key and return an invite token (root)
+ *   prove   this node's proof of possession of its signing key for an org (pop.ts)
+ *   invite  enroll a key, with the joiner's proof, and return an invite token (root)
  *   enroll  enroll a key again (to see it refused)
  *   revoke  revoke a key (root)
  *   status  the mesh's status().wireguard
@@ -18,13 +19,15 @@ import { loadOrCreateIdentity } from '../../lib/identity/identity-file.js'
 import type { NodeIdentity } from '../../lib/identity/identity.js'
 import { Key } from '../../lib/identity/key.js'
 import { Mesh } from '../../lib/mesh/mesh.js'
+import { proveKeys } from '../../lib/membership/pop.js'
 import { createUserspaceLink, type UserspaceLink } from '../../lib/wireguard/userspace-link.js'
 
 export type ChildRequest =
   | { op: 'setup', stateDir: string, iface: string, listenPort: number }
   | { op: 'start', listen: string, backend: 'uapi' | 'wg-cli', resyncIntervalMs: number, invite?: string, org?: string }
-  | { op: 'invite', wgPublicKey: string, signPublicKey: string, name: string }
-  | { op: 'enroll', wgPublicKey: string, signPublicKey: string, name: string }
+  | { op: 'prove', orgId: string }
+  | { op: 'invite', wgPublicKey: string, signPublicKey: string, pop: string, name: string }
+  | { op: 'enroll', wgPublicKey: string, signPublicKey: string, pop: string, name: string }
   | { op: 'revoke', wgPublicKey: string }
   | { op: 'status' }
   | { op: 'stop' }
@@ -38,6 +41,10 @@ export interface ChildReply {
   wireguardGoPid?: number
   overlayAddress?: string
   token?: string
+  /** Hex: the org's id (start), for a joiner's proof of possession. */
+  orgId?: string
+  /** Base64: a proof of possession (prove). */
+  pop?: string
   status?: unknown
 }
 
@@ -78,16 +85,19 @@ async function handle (req: ChildRequest): Promise<ChildReply> {
       const s = mesh.status()
       if (!s.started) throw new Error('mesh did not start')
       await link.ip(['-6', 'addr', 'add', `${s.overlayAddress}/48`, 'dev', iface])
-      return { ok: true, overlayAddress: s.overlayAddress }
+      return { ok: true, overlayAddress: s.overlayAddress, orgId: Buffer.from(mesh.replica.orgId).toString('hex') }
     }
+    case 'prove':
+      if (identity === undefined) throw new Error('setup first')
+      return { ok: true, pop: Buffer.from(proveKeys(identity.signer, new Uint8Array(Buffer.from(req.orgId, 'hex')), identity.wgPublicKey)).toString('base64') }
     case 'invite': {
       const m = started()
       const wgPublicKey = Key.fromBase64(req.wgPublicKey)
-      await m.enroll({ wgPublicKey, signPublicKey: Key.fromBase64(req.signPublicKey), name: req.name })
+      await m.enroll({ wgPublicKey, signPublicKey: Key.fromBase64(req.signPublicKey), pop: new Uint8Array(Buffer.from(req.pop, 'base64')), name: req.name })
       return { ok: true, token: await m.invite(wgPublicKey) }
     }
     case 'enroll':
-      await started().enroll({ wgPublicKey: Key.fromBase64(req.wgPublicKey), signPublicKey: Key.fromBase64(req.signPublicKey), name: req.name })
+      await started().enroll({ wgPublicKey: Key.fromBase64(req.wgPublicKey), signPublicKey: Key.fromBase64(req.signPublicKey), pop: new Uint8Array(Buffer.from(req.pop, 'base64')), name: req.name })
       return { ok: true }
     case 'revoke':
       await started().revoke(Key.fromBase64(req.wgPublicKey), 'revoked by wg-userspace.spec')

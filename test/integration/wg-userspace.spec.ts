@@ -106,6 +106,8 @@ interface Node {
   signPublicKey: string
   wgGoPid: number
   overlay: string
+  /** Base64: its proof of possession for the org (pop.ts), once the org exists. */
+  pop: string
 }
 
 for (const backend of ['uapi', 'wg-cli'] as const) {
@@ -165,12 +167,15 @@ for (const backend of ['uapi', 'wg-cli'] as const) {
         const child = new Child(ns)
         const iface = `wmg${tag}${i}`.slice(0, 15)
         const r = await child.call({ op: 'setup', stateDir: join(dir, `n${i}`), iface, listenPort: WG_PORT })
-        nodes.push({ ns, iface, underlay, child, wgPublicKey: r.wgPublicKey!, signPublicKey: r.signPublicKey!, wgGoPid: r.wireguardGoPid!, overlay: '' })
+        nodes.push({ ns, iface, underlay, child, wgPublicKey: r.wgPublicKey!, signPublicKey: r.signPublicKey!, wgGoPid: r.wireguardGoPid!, overlay: '', pop: '' })
       }
       const [root, ...rest] = nodes
-      root.overlay = (await root.child.call({ op: 'start', listen: `${root.underlay}:${GOSSIP_PORT}`, org: 'wgu', backend, resyncIntervalMs: RESYNC_MS })).overlayAddress!
+      const rootStarted = await root.child.call({ op: 'start', listen: `${root.underlay}:${GOSSIP_PORT}`, org: 'wgu', backend, resyncIntervalMs: RESYNC_MS })
+      root.overlay = rootStarted.overlayAddress!
       for (const [i, n] of rest.entries()) {
-        const { token } = await root.child.call({ op: 'invite', wgPublicKey: n.wgPublicKey, signPublicKey: n.signPublicKey, name: `n${i + 1}` })
+        // The joiner proves possession of its signing key (pop.ts); the root enrolls it with that proof.
+        n.pop = (await n.child.call({ op: 'prove', orgId: rootStarted.orgId! })).pop!
+        const { token } = await root.child.call({ op: 'invite', wgPublicKey: n.wgPublicKey, signPublicKey: n.signPublicKey, pop: n.pop, name: `n${i + 1}` })
         n.overlay = (await n.child.call({ op: 'start', listen: `${n.underlay}:${GOSSIP_PORT}`, invite: token!, backend, resyncIntervalMs: RESYNC_MS })).overlayAddress!
       }
       console.log(`      set up ${NODES} namespaces, wireguard-go and meshes in ${Date.now() - t0} ms`)
@@ -230,7 +235,7 @@ for (const backend of ['uapi', 'wg-cli'] as const) {
         expect(await ping(gone, n, 2), `revoked → ${n.overlay}`).to.equal(false)
       }
       expect(await ping(root, keep)).to.equal(true)
-      const again = await root.child.ask({ op: 'enroll', wgPublicKey: gone.wgPublicKey, signPublicKey: gone.signPublicKey, name: 'again' })
+      const again = await root.child.ask({ op: 'enroll', wgPublicKey: gone.wgPublicKey, signPublicKey: gone.signPublicKey, pop: gone.pop, name: 'again' })
       expect(again).to.include({ ok: false, code: NOT_AUTHORIZED })
     })
   })

@@ -3,25 +3,21 @@
  * validity rules would make invalid (DESIGN §2, rules 2–4 and 6).
  */
 import { expect } from 'chai'
-import { Admin } from '../../lib/membership/admin.js'
-import type { Key } from '../../lib/identity/key.js'
+import { Admin, type EnrollInit } from '../../lib/membership/admin.js'
 import { Replica } from '../../lib/membership/replica.js'
 import { expectCode } from '../helpers/expect-code.js'
-import { newNode, newOrg, type TestNode, type TestOrg } from '../helpers/org.js'
+import { enrollInit, newNode, newOrg, popOf, type TestNode, type TestOrg } from '../helpers/org.js'
 
 const NOT_AUTHORIZED = 'WIREMESH_ERR_NOT_AUTHORIZED'
 const INVALID_OP = 'WIREMESH_ERR_INVALID_OP'
 
 async function sync (from: Replica, to: Replica): Promise<void> { await to.merge(from.diff(to.digest())) }
 
-const rec = (n: TestNode, roles: string[] = []): { wgPublicKey: Key, signPublicKey: Key, roles: string[] } =>
-  ({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey, roles })
-
 /** Every action `admin` could take on `subject`, each expected to fail with `code`. */
 function refusesAll (admin: Admin, subject: TestNode, code = NOT_AUTHORIZED): void {
   const size = admin.replica.size
-  expectCode(() => admin.enroll(rec(subject)), code)
-  expectCode(() => admin.enroll(rec(subject, ['admin'])), code)
+  expectCode(() => admin.enroll(enrollInit(subject, admin.replica)), code)
+  expectCode(() => admin.enroll(enrollInit(subject, admin.replica, { roles: ['admin'] })), code)
   expectCode(() => admin.remove(subject.wg), code)
   expectCode(() => admin.revoke(subject.wg, { reason: 'test' }), code)
   expect(admin.replica.size, 'a refused action adds nothing').to.equal(size)
@@ -34,6 +30,8 @@ describe('Admin API errors', function () {
   /** Replicas of the rank-1 admins A and B, synced with the root. */
   let ra: Replica; let rb: Replica
   let a: Admin; let b: Admin
+  /** `n`'s enroll in this org, with its proof of possession. */
+  const rec = (n: TestNode, roles: string[] = []): EnrollInit => enrollInit(n, org, { roles })
 
   beforeEach(async () => {
     org = await newOrg()
@@ -65,8 +63,10 @@ describe('Admin API errors', function () {
 
   it('enrolling a new wg key under the root\'s signing key is refused (the root is never a subject)', () => {
     const size = org.replica.size
-    expectCode(() => org.admin.enroll({ wgPublicKey: X.wg, signPublicKey: org.root.signer.publicKey }), NOT_AUTHORIZED)
-    expectCode(() => a.enroll({ wgPublicKey: X.wg, signPublicKey: org.root.signer.publicKey }), NOT_AUTHORIZED)
+    // With a genuine proof by the root's key: the refusal is for the key, not the proof.
+    const pop = popOf(org.root, org, X.wg)
+    expectCode(() => org.admin.enroll({ wgPublicKey: X.wg, signPublicKey: org.root.signer.publicKey, pop }), NOT_AUTHORIZED)
+    expectCode(() => a.enroll({ wgPublicKey: X.wg, signPublicKey: org.root.signer.publicKey, pop }), NOT_AUTHORIZED)
     expect(org.replica.size, 'nothing was signed').to.equal(size)
   })
 
@@ -75,7 +75,8 @@ describe('Admin API errors', function () {
     // would be invalid on every replica, so the API must not sign it.
     const size = org.replica.size
     let thrown: unknown
-    try { org.admin.enroll({ wgPublicKey: X.wg, signPublicKey: S.signer.publicKey }) } catch (err) { thrown = err }
+    // Even with a genuine proof by S's key (S colluding): the key is S's.
+    try { org.admin.enroll({ wgPublicKey: X.wg, signPublicKey: S.signer.publicKey, pop: popOf(S, org, X.wg) }) } catch (err) { thrown = err }
     expect((thrown as { code?: string } | undefined)?.code, 'a typed refusal').to.be.oneOf([NOT_AUTHORIZED, INVALID_OP])
     expect(org.replica.size, 'nothing was signed').to.equal(size)
   })
@@ -106,13 +107,14 @@ describe('Admin API errors', function () {
     org.admin.revoke(S.wg, { reason: 'stolen' })
     const fresh = await newNode()
     expectCode(() => org.admin.enroll(rec(S)), NOT_AUTHORIZED)
-    expectCode(() => org.admin.enroll({ wgPublicKey: S.wg, signPublicKey: fresh.signer.publicKey }), NOT_AUTHORIZED)
-    expectCode(() => org.admin.enroll({ wgPublicKey: fresh.wg, signPublicKey: S.signer.publicKey }), NOT_AUTHORIZED)
-    expectCode(() => org.admin.enroll({ wgPublicKey: fresh.wg, signPublicKey: S.signer.publicKey, roles: ['admin'] }), NOT_AUTHORIZED)
+    // Each with a genuine proof of possession, so only the revoke can be the reason.
+    expectCode(() => org.admin.enroll({ wgPublicKey: S.wg, signPublicKey: fresh.signer.publicKey, pop: popOf(fresh, org, S.wg) }), NOT_AUTHORIZED)
+    expectCode(() => org.admin.enroll({ wgPublicKey: fresh.wg, signPublicKey: S.signer.publicKey, pop: popOf(S, org, fresh.wg) }), NOT_AUTHORIZED)
+    expectCode(() => org.admin.enroll({ wgPublicKey: fresh.wg, signPublicKey: S.signer.publicKey, pop: popOf(S, org, fresh.wg), roles: ['admin'] }), NOT_AUTHORIZED)
     // And through a rank-1 admin that has seen the revoke.
     await sync(org.replica, ra)
     expectCode(() => a.enroll(rec(S)), NOT_AUTHORIZED)
-    expectCode(() => a.enroll({ wgPublicKey: fresh.wg, signPublicKey: S.signer.publicKey }), NOT_AUTHORIZED)
+    expectCode(() => a.enroll({ wgPublicKey: fresh.wg, signPublicKey: S.signer.publicKey, pop: popOf(S, org, fresh.wg) }), NOT_AUTHORIZED)
     // New keys are fine.
     expect(org.admin.enroll(rec(fresh)).kind).to.equal(2)
   })

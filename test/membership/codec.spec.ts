@@ -13,7 +13,7 @@ import { Key } from '../../lib/identity/key.js'
 import { Admin, leave } from '../../lib/membership/admin.js'
 import { decodeOp, readOp, writeOpBody, type OpFields } from '../../lib/membership/codec.js'
 import {
-  MAX_DEPS, MAX_NAME_BYTES, MAX_OP_BYTES, OpKind, type Dep, type MemberRecord, type Op, type Payload, type WireOp
+  HASH_PREFIX_BYTES, MAX_DEPS, MAX_NAME_BYTES, MAX_OP_BYTES, OpKind, type Dep, type MemberRecord, type Op, type Payload, type WireOp
 } from '../../lib/membership/op.js'
 import { createGenesis } from '../../lib/membership/org.js'
 import { Replica } from '../../lib/membership/replica.js'
@@ -23,6 +23,7 @@ import { concatBytes, toHex } from '../../lib/util/bytes.js'
 import { Decoder, Encoder, writeVarBytes, writeVarUint } from '../../lib/util/encoding.js'
 import { expectCode } from '../helpers/expect-code.js'
 import { withSeed } from '../helpers/seed.js'
+import { enrollInit, popOf } from '../helpers/org.js'
 import { makePool, type Pool } from './scenario.js'
 
 const OP_DECODE = 'WIREMESH_ERR_OP_DECODE'
@@ -68,27 +69,28 @@ async function buildFixture (): Promise<Fixture> {
   const g = pool.genesis.payload
   cases.push({ what: 'genesis', op: pool.genesis, payload: g })
 
-  const grantRec: MemberRecord = { wgPublicKey: A.wg, signPublicKey: A.signer.publicKey, roles: ['admin'] }
+  const grantRec: MemberRecord = { wgPublicKey: A.wg, signPublicKey: A.signer.publicKey, roles: ['admin'], pop: popOf(A, replica) }
   cases.push({ what: 'enroll (admin grant)', op: root.enroll(grantRec), payload: { kind: 2, record: grantRec } })
   const full: MemberRecord = {
     wgPublicKey: M1.wg,
     signPublicKey: M1.signer.publicKey,
+    pop: popOf(M1, replica),
     name: 'bärbel’s laptop',
     roles: ['lighthouse', 'ops', 'zeta'],
     staticEndpoints: ['198.51.100.7:51820', '[2001:db8::7]:51820'],
     expiresAt: pool.clock.now() + 86_400_000
   }
   cases.push({ what: 'enroll (every field)', op: root.enroll({ ...full, roles: ['zeta', 'lighthouse', 'ops'] }), payload: { kind: 2, record: full } })
-  const plainRec: MemberRecord = { wgPublicKey: M2.wg, signPublicKey: M2.signer.publicKey, roles: [] }
+  const plainRec: MemberRecord = { wgPublicKey: M2.wg, signPublicKey: M2.signer.publicKey, roles: [], pop: popOf(M2, replica) }
   cases.push({ what: 'enroll (no options)', op: root.enroll(plainRec), payload: { kind: 2, record: plainRec } })
 
   // A rank-1 admin on its own replica: its ops carry deps on the root's chain.
   const ra = new Replica(pool.genesis, { clock: pool.clock })
   await sync(replica, ra)
   const a = new Admin(ra, A.signer)
-  const m3: MemberRecord = { wgPublicKey: M3.wg, signPublicKey: M3.signer.publicKey, name: '', roles: [] }
+  const m3: MemberRecord = { wgPublicKey: M3.wg, signPublicKey: M3.signer.publicKey, name: '', roles: [], pop: popOf(M3, replica) }
   cases.push({ what: 'enroll with deps', op: a.enroll(m3), payload: { kind: 2, record: m3 } })
-  const m4: MemberRecord = { wgPublicKey: M4.wg, signPublicKey: M4.signer.publicKey, roles: ['admin', 'lighthouse'], staticEndpoints: ['192.0.2.1:1'] }
+  const m4: MemberRecord = { wgPublicKey: M4.wg, signPublicKey: M4.signer.publicKey, roles: ['admin', 'lighthouse'], staticEndpoints: ['192.0.2.1:1'], pop: popOf(M4, replica) }
   cases.push({ what: 'enroll (rank-2 grant)', op: a.enroll(m4), payload: { kind: 2, record: m4 } })
   await sync(ra, replica)
 
@@ -124,7 +126,7 @@ describe('op codec', function () {
         if (w.kind === OpKind.genesis) expect(w.author?.equals(fx.pool.root.signer.publicKey), what).to.equal(true)
         else expect(w.author, what).to.equal(undefined)
         expect(w.seq, what).to.equal(op.seq)
-        expect(plain(w.deps), what).to.eql(plain(op.deps.map(d => ({ ...d, hash: d.hash.subarray(0, 8) }))))
+        expect(plain(w.deps), what).to.eql(plain(op.deps.map(d => ({ ...d, hash: d.hash.subarray(0, HASH_PREFIX_BYTES) }))))
         expect(toHex(w.sig), what).to.equal(toHex(op.sig))
         expect(toHex(w.wire), what).to.equal(toHex(op.wire))
         expect(toHex(concatBytes(w.body, w.sig)), what).to.equal(toHex(op.wire))
@@ -154,7 +156,7 @@ describe('op codec', function () {
       const [, , , , M5] = fx.pool.members
       const name = '\uFEFFbob'
       const op = new Admin(new Replica(fx.pool.genesis, { clock: fx.pool.clock }), fx.pool.root.signer)
-        .enroll({ wgPublicKey: M5.wg, signPublicKey: M5.signer.publicKey, name })
+        .enroll(enrollInit(M5, fx.replica, { name }))
       const w = decodeOp(op.wire)
       expect(w.payload.kind === 2 && w.payload.record.name).to.equal(name)
     })
@@ -180,12 +182,12 @@ describe('op codec', function () {
         author: fx.pool.root.signer.publicKey,
         seq: 9,
         deps,
-        payload: { kind: 2, record: { wgPublicKey: M6.wg, signPublicKey: M6.signer.publicKey, roles: [], ...record } }
+        payload: { kind: 2, record: { wgPublicKey: M6.wg, signPublicKey: M6.signer.publicKey, roles: [], pop: popOf(M6, fx.replica), ...record } }
       }
     }
     const depsN = (n: number): Dep[] => Array.from({ length: n }, (_, i) => {
       const keyId = new Uint8Array(8); keyId[0] = i >> 8; keyId[1] = i & 0xff
-      return { keyId, seq: 1 + i, hash: new Uint8Array(8).fill(i) }
+      return { keyId, seq: 1 + i, hash: new Uint8Array(HASH_PREFIX_BYTES).fill(i) }
     })
 
     it('decodeOp refuses an op longer than MAX_OP_BYTES', () => {
@@ -200,7 +202,8 @@ describe('op codec', function () {
     })
 
     it('decodeOp refuses more than MAX_DEPS deps', () => {
-      // Few enough bytes each that only the count is wrong.
+      // The count is refused as it is read, before any dep (with 16-byte id prefixes, 65 deps
+      // would not fit in MAX_OP_BYTES either, but the reader never gets that far).
       const fields = enrollFields(depsN(MAX_DEPS + 1))
       expectCode(() => decodeOp(wireOf(fields)), OP_DECODE)
     })
@@ -217,10 +220,10 @@ describe('op codec', function () {
       const [, , , , , M6] = fx.pool.members
       const size = admin.replica.size
       for (const name of ['x'.repeat(MAX_NAME_BYTES + 1), 'é'.repeat(MAX_NAME_BYTES / 2 + 1)]) {
-        expectCode(() => admin.enroll({ wgPublicKey: M6.wg, signPublicKey: M6.signer.publicKey, name }), 'WIREMESH_ERR_INVALID_OP')
+        expectCode(() => admin.enroll(enrollInit(M6, admin.replica, { name })), 'WIREMESH_ERR_INVALID_OP')
       }
       expect(admin.replica.size, 'nothing was added').to.equal(size)
-      expect(admin.enroll({ wgPublicKey: M6.wg, signPublicKey: M6.signer.publicKey, name: 'x'.repeat(MAX_NAME_BYTES) }).kind).to.equal(OpKind.enroll)
+      expect(admin.enroll(enrollInit(M6, admin.replica, { name: 'x'.repeat(MAX_NAME_BYTES) })).kind).to.equal(OpKind.enroll)
       expectCode(() => createGenesis({ rootWgPublicKey: fx.pool.root.wg, rootSigner: fx.pool.root.signer, name: 'o'.repeat(MAX_NAME_BYTES + 1) }), 'WIREMESH_ERR_INVALID_OP')
     })
   })
@@ -260,8 +263,10 @@ describe('op codec', function () {
       this.timeout(120_000)
       await withSeed(this, (r) => {
         const reals = fx.ops.map(o => o.wire)
-        // Near the limit too: 60 deps and a long name.
-        const bigFields: OpFields = { kind: OpKind.enroll, author: fx.pool.root.signer.publicKey, seq: 3, deps: Array.from({ length: 48 }, (_, i) => ({ keyId: new Uint8Array(8).fill(i + 1), seq: i + 1, hash: new Uint8Array(8).fill(i) })), payload: { kind: 2, record: { wgPublicKey: fx.pool.members[0].wg, signPublicKey: fx.pool.members[0].signer.publicKey, roles: ['a', 'b'], name: 'n'.repeat(40), staticEndpoints: ['h:1'] } } }
+        // Near the limit too: 30 deps (of 25 bytes each, with their 16-byte id prefixes), a
+        // proof of possession and a long name: 1005 bytes.
+        const m0 = fx.pool.members[0]
+        const bigFields: OpFields = { kind: OpKind.enroll, author: fx.pool.root.signer.publicKey, seq: 3, deps: Array.from({ length: 30 }, (_, i) => ({ keyId: new Uint8Array(8).fill(i + 1), seq: i + 1, hash: new Uint8Array(HASH_PREFIX_BYTES).fill(i) })), payload: { kind: 2, record: { wgPublicKey: m0.wg, signPublicKey: m0.signer.publicKey, pop: popOf(m0, fx.replica), roles: ['a', 'b'], name: 'n'.repeat(40), staticEndpoints: ['h:1'] } } }
         reals.push(wireOf(bigFields))
         expect(reals[reals.length - 1].length, 'the big op is near the limit').to.be.within(MAX_OP_BYTES - 150, MAX_OP_BYTES)
         const counts = { truncated: 0, oversized: 0, random: 0, mutated: 0, stream: 0 }

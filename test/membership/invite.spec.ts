@@ -9,7 +9,7 @@ import { Replica } from '../../lib/membership/replica.js'
 import { sha256 } from '../../lib/membership/codec.js'
 import { concatBytes, toHex } from '../../lib/util/bytes.js'
 import { expectCode } from '../helpers/expect-code.js'
-import { newNode, newOrg, type TestNode, type TestOrg } from '../helpers/org.js'
+import { enrollInit, newNode, newOrg, type TestNode, type TestOrg } from '../helpers/org.js'
 import { withSeed } from '../helpers/seed.js'
 
 const INVALID_INVITE = 'WIREMESH_ERR_INVALID_INVITE'
@@ -40,8 +40,8 @@ describe('invites', function () {
     org = await newOrg()
     lighthouse = await newNode()
     joiner = await newNode()
-    org.admin.enroll({ wgPublicKey: lighthouse.wg, signPublicKey: lighthouse.signer.publicKey, roles: ['lighthouse'], staticEndpoints: ['203.0.113.10:51820'] })
-    org.admin.enroll({ wgPublicKey: joiner.wg, signPublicKey: joiner.signer.publicKey, name: 'laptop' })
+    org.admin.enroll(enrollInit(lighthouse, org, { roles: ['lighthouse'], staticEndpoints: ['203.0.113.10:51820'] }))
+    org.admin.enroll(enrollInit(joiner, org, { name: 'laptop' }))
     token = createInvite(org.replica, joiner.wg, { bootstrap: [{ wgPublicKey: lighthouse.wg, endpoint: lighthouseGossip }] })
   })
 
@@ -84,10 +84,10 @@ describe('invites', function () {
 
     it('an invite through a rank-1 admin carries the grant chain, root first', async () => {
       const a = await newNode()
-      const grant = org.admin.enroll({ wgPublicKey: a.wg, signPublicKey: a.signer.publicKey, roles: ['admin'] })
+      const grant = org.admin.enroll(enrollInit(a, org, { roles: ['admin'] }))
       const ra = await replicaOf(org)
       const n = await newNode()
-      const enroll = new Admin(ra, a.signer).enroll({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey })
+      const enroll = new Admin(ra, a.signer).enroll(enrollInit(n, org))
       const inv = readInvite(createInvite(ra, n.wg), { wgPublicKey: n.wg, orgId: ra.orgId })
       expect(inv.ops.map(o => toHex(o.id))).to.eql([toHex(grant.id), toHex(enroll.id)])
       expect(inv.ops[0].author.equals(org.root.signer.publicKey)).to.equal(true)
@@ -102,12 +102,12 @@ describe('invites', function () {
 
     it('an invite through a rank-2 admin carries both grants', async () => {
       const a = await newNode(); const b = await newNode(); const n = await newNode()
-      const g1 = org.admin.enroll({ wgPublicKey: a.wg, signPublicKey: a.signer.publicKey, roles: ['admin'] })
+      const g1 = org.admin.enroll(enrollInit(a, org, { roles: ['admin'] }))
       const ra = await replicaOf(org)
-      const g2 = new Admin(ra, a.signer).enroll({ wgPublicKey: b.wg, signPublicKey: b.signer.publicKey, roles: ['admin'] })
+      const g2 = new Admin(ra, a.signer).enroll(enrollInit(b, org, { roles: ['admin'] }))
       const rb = new Replica(org.genesis, { clock: org.clock })
       await sync(ra, rb)
-      const e = new Admin(rb, b.signer).enroll({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey })
+      const e = new Admin(rb, b.signer).enroll(enrollInit(n, org))
       const inv = readInvite(createInvite(rb, n.wg))
       expect(inv.ops.map(o => toHex(o.id))).to.eql([toHex(g1.id), toHex(g2.id), toHex(e.id)])
     })
@@ -203,7 +203,7 @@ describe('invites', function () {
       const stranger = await newNode()
       expectCode(() => createInvite(org.replica, stranger.wg), INVALID_INVITE)
       const gone = await newNode()
-      org.admin.enroll({ wgPublicKey: gone.wg, signPublicKey: gone.signer.publicKey })
+      org.admin.enroll(enrollInit(gone, org))
       org.admin.remove(gone.wg)
       expectCode(() => createInvite(org.replica, gone.wg), INVALID_INVITE)
       org.admin.revoke(joiner.wg)

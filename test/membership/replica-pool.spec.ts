@@ -14,6 +14,7 @@ import { Replica } from '../../lib/membership/replica.js'
 import { ReplicaPool } from '../../lib/membership/replica-pool.js'
 import { SeededRandom, type Random } from '../../lib/random.js'
 import { check } from '../helpers/prop.js'
+import { enrollInit } from '../helpers/org.js'
 import { makePool, randomHistory, shuffle, type Pool } from './scenario.js'
 
 const wire = (ops: Op[]): WireOp[] => ops.map(o => decodeOp(o.wire))
@@ -35,7 +36,7 @@ function batches (random: Random, ops: WireOp[]): Op[][] {
 }
 
 function summary (r: IngestResult): unknown {
-  return { added: r.added.map(o => o.idKey), duplicates: r.duplicates, forged: r.forged, pending: r.pending, evicted: r.evicted }
+  return { added: r.added.map(o => o.idKey), duplicates: r.duplicates, forged: r.forged, refused: r.refused, pending: r.pending, evicted: r.evicted }
 }
 
 async function feedAll (r: Replica, list: Op[][]): Promise<unknown[]> {
@@ -111,7 +112,7 @@ describe('ReplicaPool', function () {
     const b = new Replica(org.genesis, { clock: org.clock, pool })
     expect(a.log).to.equal(b.log)
     const m = org.members[0]
-    new Admin(a, org.root.signer).enroll({ wgPublicKey: m.wg, signPublicKey: m.signer.publicKey })
+    new Admin(a, org.root.signer).enroll(enrollInit(m, a))
     expect(a.member(m.wg)).to.not.equal(undefined)
     expect(b.member(m.wg)).to.equal(undefined)
     expect(b.size).to.equal(1)

@@ -14,6 +14,7 @@ import type { Op, WireOp } from '../../lib/membership/op.js'
 import { SeededRandom } from '../../lib/random.js'
 import { ALL_STORES } from '../helpers/stores.js'
 import { check } from '../helpers/prop.js'
+import { enrollInit, popOf } from '../helpers/org.js'
 import { makePool, shuffle, type Pool } from './scenario.js'
 
 const wire = (ops: Op[]): WireOp[] => ops.map(o => decodeOp(o.wire))
@@ -31,8 +32,8 @@ describe('membership rules', function () {
     const rr = new Replica(pool.genesis, { clock: pool.clock })
     const root = new Admin(rr, pool.root.signer)
     const A = pool.admins[0]; const S = pool.members[0]
-    root.enroll({ wgPublicKey: A.wg, signPublicKey: A.signer.publicKey, roles: ['admin'] })
-    root.enroll({ wgPublicKey: S.wg, signPublicKey: S.signer.publicKey, name: 's' })
+    root.enroll(enrollInit(A, pool, { roles: ['admin'] }))
+    root.enroll(enrollInit(S, pool, { name: 's' }))
     const ra = new Replica(pool.genesis, { clock: pool.clock })
     await sync(rr, ra)
     return { root, a: new Admin(ra, A.signer), rr, ra }
@@ -49,7 +50,7 @@ describe('membership rules', function () {
           // Concurrently, A re-enrolls S and updates its endpoint and roles.
           const races: Op[] = []
           for (let i = 0; i < nRaces; i++) {
-            races.push(a.enroll({ wgPublicKey: S.wg, signPublicKey: S.signer.publicKey, roles: random.next() < 0.5 ? ['lighthouse'] : [], staticEndpoints: [`198.51.100.${i + 1}:51820`] }))
+            races.push(a.enroll(enrollInit(S, pool, { roles: random.next() < 0.5 ? ['lighthouse'] : [], staticEndpoints: [`198.51.100.${i + 1}:51820`] })))
           }
           const all = shuffle(random, wire([...rr.log.all(), ...ra.log.all()].filter(o => o.kind !== 1)))
           const r = new Replica(pool.genesis, { store, clock: pool.clock })
@@ -63,7 +64,7 @@ describe('membership rules', function () {
           expect(r.isRevoked(S.signer.publicKey)).to.equal(true)
           expect(races.every(op => r.log.has(op.id))).to.equal(true)
           // And an admin cannot bring it back afterwards.
-          expect(() => new Admin(r, pool.root.signer).enroll({ wgPublicKey: S.wg, signPublicKey: S.signer.publicKey })).to.throw().with.property('code', 'WIREMESH_ERR_NOT_AUTHORIZED')
+          expect(() => new Admin(r, pool.root.signer).enroll(enrollInit(S, pool))).to.throw().with.property('code', 'WIREMESH_ERR_NOT_AUTHORIZED')
         }), 500)
       })
 
@@ -72,8 +73,8 @@ describe('membership rules', function () {
         await check(this, fc.asyncProperty(seedArb, async (seed) => {
           const random = new SeededRandom(seed)
           const { root, a, rr, ra } = await base()
-          root.enroll({ wgPublicKey: pool.members[1].wg, signPublicKey: pool.members[1].signer.publicKey })
-          a.enroll({ wgPublicKey: pool.members[2].wg, signPublicKey: pool.members[2].signer.publicKey })
+          root.enroll(enrollInit(pool.members[1], pool))
+          a.enroll(enrollInit(pool.members[2], pool))
           await sync(ra, rr)
           const genuine = wire([...rr.log.all()])
           const forged: Uint8Array[] = []
@@ -84,13 +85,15 @@ describe('membership rules', function () {
           const tampered = victim.wire.slice(); tampered[1 + random.int(victim.body.length - 1)] ^= 1 << random.int(8); forged.push(tampered)
           // replayed from another org: the same root key signs an enroll there
           const ro = new Replica(other, { clock: pool.clock })
-          forged.push(new Admin(ro, pool.root.signer).enroll({ wgPublicKey: pool.members[3].wg, signPublicKey: pool.members[3].signer.publicKey }).wire)
+          forged.push(new Admin(ro, pool.root.signer).enroll(enrollInit(pool.members[3], ro)).wire)
           // a non-admin member authors an enroll (its key is known to the org)
           const nonAdmin = new Admin(rr, pool.members[1].signer)
           const log2 = new Replica(pool.genesis, { clock: pool.clock })
           await sync(rr, log2)
           const { authorOp } = await import('../../lib/membership/author.js')
-          forged.push(authorOp(log2.log, nonAdmin.signer, rr.orgId, { kind: 2, record: { wgPublicKey: pool.members[4].wg, signPublicKey: pool.members[4].signer.publicKey, roles: ['admin'] } }).wire)
+          const m4 = pool.members[4]
+          const byNonAdmin = authorOp(log2.log, nonAdmin.signer, rr.orgId, { kind: 2, record: { wgPublicKey: m4.wg, signPublicKey: m4.signer.publicKey, roles: ['admin'], pop: popOf(m4, rr) } })
+          forged.push(byNonAdmin.wire)
           const decoded: WireOp[] = []
           for (const f of forged) { try { decoded.push(decodeOp(f)) } catch { /* tampering can break the encoding: fine */ } }
           const r = new Replica(pool.genesis, { store, clock: pool.clock })
@@ -98,6 +101,8 @@ describe('membership rules', function () {
           expect(r.viewFingerprint(), JSON.stringify({ size: r.size, want: rr.size, missing: [...rr.log.byId.values()].filter(o => !r.log.has(o.id)).map(o => [o.kind, o.seq, o.deps.length, Buffer.from(o.id).toString('hex').slice(0, 6)]), res: { ...res, added: res.added.length } })).to.equal(rr.viewFingerprint())
           expect(r.member(pool.members[3].wg)).to.equal(undefined)
           expect(r.member(pool.members[4].wg)).to.equal(undefined)
+          // Authentic but by a member never granted admin: not even stored (admissible.ts).
+          expect(r.log.has(byNonAdmin.id), 'a non-admin\'s op is not stored').to.equal(false)
         }), 500)
       })
 
@@ -114,8 +119,8 @@ describe('membership rules', function () {
           for (let i = 0; i < n; i++) {
             const m1 = pool.members[1 + random.int(5)]
             const m2 = pool.members[1 + random.int(5)]
-            a1.enroll({ wgPublicKey: m1.wg, signPublicKey: m1.signer.publicKey, name: `x${i}` })
-            a2.enroll({ wgPublicKey: m2.wg, signPublicKey: m2.signer.publicKey, name: `y${i}` })
+            a1.enroll(enrollInit(m1, pool, { name: `x${i}` }))
+            a2.enroll(enrollInit(m2, pool, { name: `y${i}` }))
           }
           // X sees one branch, Y the other; then they sync both ways.
           const x = new Replica(pool.genesis, { store, clock: pool.clock })
@@ -137,10 +142,10 @@ describe('membership rules', function () {
           const random = new SeededRandom(seed)
           const { root, a, rr, ra } = await base()
           const early = pool.members[1]; const late = pool.members[2]
-          a.enroll({ wgPublicKey: early.wg, signPublicKey: early.signer.publicKey })
+          a.enroll(enrollInit(early, pool))
           await sync(ra, rr)
           root.revoke(pool.admins[0].wg, { reason: 'compromised' })
-          a.enroll({ wgPublicKey: late.wg, signPublicKey: late.signer.publicKey })
+          a.enroll(enrollInit(late, pool))
           const r = new Replica(pool.genesis, { store, clock: pool.clock })
           await r.ingest(shuffle(random, wire([...rr.log.all(), ...ra.log.all()])))
           expect(r.member(early.wg), 'earlier enroll stays').to.not.equal(undefined)

@@ -13,6 +13,7 @@ import type { Op, WireOp } from '../../lib/membership/op.js'
 import { MeshError } from '../../lib/errors.js'
 import { SeededRandom, type Random } from '../../lib/random.js'
 import { ManualClock } from '../../lib/clock.js'
+import { enrollInit } from '../helpers/org.js'
 
 export interface Actor { wg: Key, signer: Ed25519Signer }
 
@@ -56,7 +57,7 @@ export async function randomHistory (pool: Pool, random: Random, len: number): P
   // Give the admin candidates a fair chance: the root grants one first most of the time.
   if (random.next() < 0.8) {
     const a = pick(random, pool.admins)
-    admins[0].enroll({ wgPublicKey: a.wg, signPublicKey: a.signer.publicKey, roles: ['admin'] })
+    admins[0].enroll(enrollInit(a, pool, { roles: ['admin'] }))
     steps.push('root grants admin')
     for (let i = 1; i < replicas.length; i++) await sync(0, i)
   }
@@ -67,7 +68,7 @@ export async function randomHistory (pool: Pool, random: Random, len: number): P
     try {
       if (x < 0.3) {
         const roles = pool.admins.includes(subj) && random.next() < 0.6 ? ['admin'] : random.next() < 0.2 ? ['lighthouse'] : []
-        const rec: Parameters<Admin['enroll']>[0] = { wgPublicKey: subj.wg, signPublicKey: subj.signer.publicKey, roles, name: `n${random.int(3)}` }
+        const rec = enrollInit(subj, pool, { roles, name: `n${random.int(3)}` })
         if (random.next() < 0.2) rec.staticEndpoints = [`192.0.2.${random.int(250)}:51820`]
         if (roles.length === 0 && random.next() < 0.1) rec.expiresAt = pool.clock.now() + (random.next() < 0.5 ? -3_600_000 : 3_600_000)
         admins[i].enroll(rec)

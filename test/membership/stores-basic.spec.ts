@@ -10,7 +10,7 @@ import * as Y from 'yjs'
 import { Ed25519Signer } from '../../lib/identity/sign.js'
 import { Key } from '../../lib/identity/key.js'
 import { decodeOp, sha256, signedBytes, writeOpBody, type OpFields } from '../../lib/membership/codec.js'
-import { OpKind, type Op, type WireOp } from '../../lib/membership/op.js'
+import { HASH_PREFIX_BYTES, OpKind, POP_BYTES, type Op, type WireOp } from '../../lib/membership/op.js'
 import { AutomergeOpStore, encodeOpChange } from '../../lib/membership/stores/automerge.js'
 import type { OpStore, UnpackResult } from '../../lib/membership/stores/store.js'
 import { YjsOpStore, yjsClientOf } from '../../lib/membership/stores/yjs.js'
@@ -51,7 +51,8 @@ function sign (signer: Ed25519Signer, f: Omit<OpFields, 'author'>, prev: Uint8Ar
 }
 
 function enroll (signer: Ed25519Signer, seq: number, prev: Uint8Array | undefined, name = `n${seq}`): Op {
-  const record = { wgPublicKey: Key.fromBytes(bytes(32)), signPublicKey: Key.fromBytes(bytes(32)), name, roles: [] }
+  // The stores never check a proof of possession: any 64 bytes do.
+  const record = { wgPublicKey: Key.fromBytes(bytes(32)), signPublicKey: Key.fromBytes(bytes(32)), name, roles: [], pop: bytes(POP_BYTES) }
   return sign(signer, { kind: OpKind.enroll, seq, deps: [], payload: { kind: 2, record } }, prev, seq)
 }
 
@@ -60,8 +61,10 @@ function genesis (signer: Ed25519Signer): Op {
   return sign(signer, { kind: OpKind.genesis, seq: 1, deps: [], payload: { kind: 1, genesis: g } }, undefined, 1)
 }
 
+/** A leave names the enroll it ends (codec.ts): here a made-up one, which the stores never look up. */
 function leave (signer: Ed25519Signer): Op {
-  return sign(signer, { kind: OpKind.leave, seq: 0, deps: [], payload: { kind: 5, leave: { subject: Key.fromBytes(bytes(32)) } } }, undefined, 1)
+  const dep = { keyId: bytes(8), seq: 1, hash: bytes(HASH_PREFIX_BYTES) }
+  return sign(signer, { kind: OpKind.leave, seq: 0, deps: [dep], payload: { kind: 5, leave: { subject: Key.fromBytes(bytes(32)) } } }, undefined, 1)
 }
 
 /** A chain of `n` ops by one author: a genesis (if asked) or enroll at seq 1, then enrolls. */

@@ -5,21 +5,17 @@
  * ranks, and a removed admin's cutoff.
  */
 import { expect } from 'chai'
-import { Admin, leave } from '../../lib/membership/admin.js'
-import type { Key } from '../../lib/identity/key.js'
+import { Admin, leave, type EnrollInit } from '../../lib/membership/admin.js'
 import type { Op } from '../../lib/membership/op.js'
 import { Replica } from '../../lib/membership/replica.js'
 import { compareBytes, toHex } from '../../lib/util/bytes.js'
 import { expectCode } from '../helpers/expect-code.js'
-import { newNode, newOrg, type TestNode, type TestOrg } from '../helpers/org.js'
+import { enrollInit, newNode, newOrg, type TestNode, type TestOrg } from '../helpers/org.js'
 
 const NOT_AUTHORIZED = 'WIREMESH_ERR_NOT_AUTHORIZED'
 
 async function sync (from: Replica, to: Replica): Promise<void> { await to.merge(from.diff(to.digest())) }
 async function syncBoth (x: Replica, y: Replica): Promise<void> { await sync(x, y); await sync(y, x) }
-
-const rec = (n: TestNode, roles: string[] = []): { wgPublicKey: Key, signPublicKey: Key, roles: string[] } =>
-  ({ wgPublicKey: n.wg, signPublicKey: n.signer.publicKey, roles })
 
 const byLamportId = (x: Op, y: Op): number => x.lamport - y.lamport || compareBytes(x.id, y.id)
 
@@ -29,6 +25,8 @@ describe('member view', function () {
   let A: TestNode; let S: TestNode
   /** The rank-1 admin A on its own replica, synced with the root. */
   let ra: Replica; let a: Admin
+  /** `n`'s enroll in this org, with its proof of possession. */
+  const rec = (n: TestNode, roles: string[] = []): EnrollInit => enrollInit(n, org, { roles })
 
   beforeEach(async () => {
     org = await newOrg()

@@ -23,6 +23,7 @@ import type { SeededRandom } from '../../lib/random.js'
 import { expectCode, expectRejectCode } from '../helpers/expect-code.js'
 import { withSeed } from '../helpers/seed.js'
 import { useTempDir } from '../helpers/temp-dir.js'
+import { enrollInit } from '../helpers/org.js'
 
 const INVALID_CONFIG = 'WIREMESH_ERR_INVALID_CONFIG'
 const INVALID_INVITE = 'WIREMESH_ERR_INVALID_INVITE'
@@ -99,7 +100,7 @@ async function rootOf (env: Env): Promise<Node> {
 /** Enrolls a fresh identity on `admin` and starts it at 10.0.0.<n> from the invite, joining through `via`. */
 async function joiner (env: Env, admin: Node, n: number, via: Node, name = `n${n}`): Promise<Node> {
   const id = identityFrom(env.random)
-  await admin.mesh.enroll({ wgPublicKey: id.wgPublicKey, signPublicKey: id.signPublicKey, name })
+  await admin.mesh.enroll(enrollInit(id, admin.mesh, { name }))
   const token = await admin.mesh.invite(id.wgPublicKey, { bootstrap: [{ wgPublicKey: via.id.wgPublicKey, endpoint: formatEndpoint(via.transport.localEndpoint()) }] })
   const node = env.node(n, { invite: token }, id)
   await env.start(node)
@@ -159,7 +160,7 @@ describe('mesh/mesh', () => {
       // An expiring member that never starts: every node sees it come and go.
       const e = identityFrom(random)
       const expiresAt = env.clock.now() + 1_000
-      await root.mesh.enroll({ wgPublicKey: e.wgPublicKey, signPublicKey: e.signPublicKey, name: 'temp', expiresAt })
+      await root.mesh.enroll(enrollInit(e, root.mesh, { name: 'temp', expiresAt }))
 
       await root.mesh.remove(x.id.wgPublicKey)
       await y.mesh.leave()
@@ -264,7 +265,7 @@ describe('mesh/mesh', () => {
       await env.until(() => agree([root, peer]), 4 * pushPullIntervalFor(SIM, 2))
       hold = true
       const x = identityFrom(random)
-      const done = root.mesh.enroll({ wgPublicKey: x.wgPublicKey, signPublicKey: x.signPublicKey })
+      const done = root.mesh.enroll(enrollInit(x, root.mesh))
       await env.run(1_000)
       // Signed, not yet durable: not in the replica, not queued, not at the peer.
       expect(release).to.not.equal(undefined)
@@ -292,12 +293,12 @@ describe('mesh/mesh', () => {
       const root = env.node(1, { org: { name: 'acme' } }, identityFrom(random), storage)
       await env.start(root)
       const [x, y] = [identityFrom(random), identityFrom(random)]
-      const enrollX = { wgPublicKey: x.wgPublicKey, signPublicKey: x.signPublicKey }
+      const enrollX = enrollInit(x, root.mesh)
       await expectRejectCode(root.mesh.enroll(enrollX, { signal: AbortSignal.abort() }), ABORTED)
       fail = true
       await expectRejectCode(root.mesh.enroll(enrollX), 'WIREMESH_ERR_STORAGE')
       fail = false
-      await expectRejectCode(root.mesh.enroll({ wgPublicKey: y.wgPublicKey, signPublicKey: y.signPublicKey }), MESH_STATE)
+      await expectRejectCode(root.mesh.enroll(enrollInit(y, root.mesh)), MESH_STATE)
       expect(root.mesh.replica.size).to.equal(1)
       await root.mesh.stop()
       await root.mesh.start()
@@ -332,7 +333,7 @@ describe('mesh/mesh', () => {
       // The restarted root still authors, and what it authors still spreads.
       const again = env.nodes[env.nodes.length - 2]
       const x = identityFrom(random)
-      await again.mesh.enroll({ wgPublicKey: x.wgPublicKey, signPublicKey: x.signPublicKey })
+      await again.mesh.enroll(enrollInit(x, again.mesh))
       await env.until(() => nodes[2].mesh.replica.member(x.wgPublicKey) !== undefined, 4 * pushPullIntervalFor(SIM, 3))
       const saved = incarnation(again)
       await env.teardown()
@@ -374,7 +375,7 @@ describe('mesh/mesh', () => {
       // An invite for another key.
       const root = await rootOf(env)
       const other = identityFrom(random)
-      await root.mesh.enroll({ wgPublicKey: other.wgPublicKey, signPublicKey: other.signPublicKey })
+      await root.mesh.enroll(enrollInit(other, root.mesh))
       const token = await root.mesh.invite(other.wgPublicKey)
       expectCode(() => new Mesh({ ...base, invite: token }), INVALID_INVITE)
 
@@ -392,7 +393,7 @@ describe('mesh/mesh', () => {
       await elsewhere.start()
       await elsewhere.stop()
       const intruder = identityFrom(random)
-      await root.mesh.enroll({ wgPublicKey: intruder.wgPublicKey, signPublicKey: intruder.signPublicKey })
+      await root.mesh.enroll(enrollInit(intruder, root.mesh))
       const foreign = await root.mesh.invite(intruder.wgPublicKey)
       const wrongOrg = new Mesh({ ...base, identity: intruder, invite: foreign })
       await expectRejectCode(wrongOrg.start(), MESH_STATE)
@@ -401,7 +402,7 @@ describe('mesh/mesh', () => {
       // Admin actions need an admin.
       const member = await joiner(env, root, 2, root)
       const y = identityFrom(random)
-      await expectRejectCode(member.mesh.enroll({ wgPublicKey: y.wgPublicKey, signPublicKey: y.signPublicKey }), NOT_AUTHORIZED)
+      await expectRejectCode(member.mesh.enroll(enrollInit(y, member.mesh)), NOT_AUTHORIZED)
       await expectRejectCode(member.mesh.invite(member.id.wgPublicKey), NOT_AUTHORIZED)
       await expectRejectCode(member.mesh.revoke(root.id.wgPublicKey), NOT_AUTHORIZED)
       await expectRejectCode(root.mesh.leave(), NOT_AUTHORIZED)
@@ -438,7 +439,7 @@ describe('mesh/mesh', () => {
         const first = new Mesh({ stateDir: dir.path, org: { name: 'disk' }, transport, clock: env.clock, random })
         await first.start()
         const x = identityFrom(random)
-        await first.enroll({ wgPublicKey: x.wgPublicKey, signPublicKey: x.signPublicKey, name: 'x' })
+        await first.enroll(enrollInit(x, first, { name: 'x' }))
         const key = first.identity.wgPublicKey
         const ops = first.replica.size
         await first.stop()

@@ -24,6 +24,7 @@ import { MemoryBackend } from '../../lib/wireguard/memory.js'
 import { Reconciler, type ReconcilerInit, resolveReconcilerInit } from '../../lib/wireguard/reconciler.js'
 import { expectCode, expectRejectCode } from '../helpers/expect-code.js'
 import { withSeed } from '../helpers/seed.js'
+import { enrollInit } from '../helpers/org.js'
 
 const INVALID_CONFIG = 'WIREMESH_ERR_INVALID_CONFIG'
 const RECONCILE = 'WIREMESH_ERR_RECONCILE'
@@ -443,7 +444,7 @@ describe('wireguard/reconciler driven by a Mesh', () => {
       const root = mk(0, { org: { name: 'acme' } })
       await root.start()
       for (const i of [1, 2]) {
-        await root.enroll({ wgPublicKey: ids[i].wgPublicKey, signPublicKey: ids[i].signPublicKey, name: `n${i}` })
+        await root.enroll(enrollInit(ids[i], root, { name: `n${i}` }))
         const token = await root.invite(ids[i].wgPublicKey, { bootstrap: [{ wgPublicKey: ids[0].wgPublicKey, endpoint: '10.0.0.1:51821' }] })
         await mk(i, { invite: token }).start()
       }
@@ -473,7 +474,7 @@ describe('wireguard/reconciler driven by a Mesh', () => {
         if (t > 30_000) throw new Error('revoked peer not removed after 30 s of virtual time')
         await step(100)
       }
-      await expectRejectCode(root.enroll({ wgPublicKey: ids[2].wgPublicKey, signPublicKey: ids[2].signPublicKey, name: 'again' }), 'WIREMESH_ERR_NOT_AUTHORIZED')
+      await expectRejectCode(root.enroll(enrollInit(ids[2], root, { name: 'again' })), 'WIREMESH_ERR_NOT_AUTHORIZED')
       for (const m of meshes) await m.stop()
       net.clear()
       expect(clock.pending, 'timers left after stop').to.equal(0)
