@@ -30,7 +30,7 @@ export function currentDeps (log: OpLog, selfPrev: LoggedOp | undefined, selfAut
     if (c.forkSeq === Infinity) { const top = c.at(c.maxSeq)[0]; if (top?.valid === true) head = top }
     for (let s = c.maxSeq; s >= 1 && head === undefined; s--) head = c.at(s).find(o => o.valid)
     if (head === undefined) continue
-    if (selfPrev !== undefined && selfPrev.base.get(c) === head) continue
+    if (selfPrev !== undefined && selfPrev.base.get(c.index) === head) continue
     deps.push({ keyId: c.author.id, seq: head.seq, hash: head.id.subarray(0, HASH_PREFIX_BYTES) })
   }
   deps.sort((a, b) => compareBytes(a.keyId, b.keyId))

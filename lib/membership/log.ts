@@ -19,10 +19,16 @@ import type { Key } from '../identity/key.js'
 import { KEY_ID_BYTES, keyIdMapKey } from '../identity/key.js'
 import { SIGNATURE_BYTES } from '../identity/sign.js'
 import { fromKeyString, toKeyString } from '../util/bytes.js'
+import { IntTrie } from '../util/int-trie.js'
 import { HASH_PREFIX_BYTES, type Dep, type Op, type OpKind, type Payload, type WireOp } from './op.js'
 
-/** Per other chain, the highest op(s) of it in an op's causal past: several only where the chain forks and the past holds more than one branch. */
-export type Base = ReadonlyMap<Chain, LoggedOp | LoggedOp[]>
+/**
+ * Per other chain (by `Chain.index`), the highest op(s) of it in an op's causal past: several
+ * only where the chain forks and the past holds more than one branch. Persistent: an op's map
+ * shares all but the changed paths with its prev's and its deps' (util/int-trie.ts), so the
+ * metadata is O(chains) per distinct past, never a copy per op.
+ */
+export type Base = IntTrie<LoggedOp | LoggedOp[]>
 
 export interface LoggedOp extends Op {
   /** `id` as a map key. */
@@ -50,7 +56,7 @@ export class Chain {
   }
 }
 
-const EMPTY_BASE: Base = new Map()
+const EMPTY_BASE: Base = IntTrie.empty()
 const NO_OPS: readonly LoggedOp[] = Object.freeze([])
 
 /**
@@ -240,33 +246,35 @@ export class OpLog {
   }
 
   private mergeBases (base: Base, deps: Dep[]): Base {
-    const out = new Map(base)
+    let out = base
     for (const d of deps) {
       const dop = this.findDep(d)
       if (dop?.chain === undefined) continue
-      this.take(out, dop.chain, dop)
-      for (const [c, h] of dop.base) {
-        if (Array.isArray(h)) for (const x of h) this.take(out, c, x)
-        else this.take(out, c, h)
-      }
+      const c = dop.chain
+      out = out.set(c.index, this.take(out.get(c.index), c, dop))
+      out = out.merge(dop.base, (mine, theirs, index) => {
+        const chain = this.chains[index]
+        let h: LoggedOp | LoggedOp[] | undefined = mine
+        for (const x of Array.isArray(theirs) ? theirs : [theirs]) h = this.take(h, chain, x)
+        return h!
+      })
     }
     return out
   }
 
   /**
-   * Adds `op` to the heads kept for its chain: the highest op on an unforked chain; on a
-   * forked one, every branch tip the past holds (a branch lost here would make a remove that
-   * saw it miss the enroll it cancels).
+   * `cur` with `op` added to the heads kept for its chain: the highest op on an unforked
+   * chain; on a forked one, every branch tip the past holds (a branch lost here would make a
+   * remove that saw it miss the enroll it cancels).
    */
-  private take (m: Map<Chain, LoggedOp | LoggedOp[]>, c: Chain, op: LoggedOp): void {
-    const cur = m.get(c)
-    if (cur === undefined) { m.set(c, op); return }
-    if (!Array.isArray(cur) && c.forkSeq === Infinity) { if (cur.seq < op.seq) m.set(c, op); return }
+  private take (cur: LoggedOp | LoggedOp[] | undefined, c: Chain, op: LoggedOp): LoggedOp | LoggedOp[] {
+    if (cur === undefined) return op
+    if (!Array.isArray(cur) && c.forkSeq === Infinity) return cur.seq < op.seq ? op : cur
     const heads = Array.isArray(cur) ? cur : [cur]
-    if (heads.some(h => this.isAncestor(op, h))) return
+    if (heads.some(h => this.isAncestor(op, h))) return cur
     const kept = heads.filter(h => !this.isAncestor(h, op))
     kept.push(op)
-    m.set(c, kept.length === 1 ? kept[0] : kept)
+    return kept.length === 1 ? kept[0] : kept
   }
 
   /** a is b or an ancestor of b on b's chain (same chain assumed). */
@@ -278,7 +286,7 @@ export class OpLog {
 
   /** The highest op(s) of `chain` in the causal past of `r` (inclusive). */
   headIn (r: LoggedOp, chain: Chain): LoggedOp | LoggedOp[] | undefined {
-    return r.chain === chain ? r : r.base.get(chain)
+    return r.chain === chain ? r : r.base.get(chain.index)
   }
 
   /** E ∈ past(R), inclusive. E must be a chain op. */

@@ -487,9 +487,12 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
     return so === undefined || d.confined(so)
   }
 
-  /** The admin rank of a signing key, if it holds a valid admin grant (root 0). */
+  /** The admin rank of a signing key, if it holds a valid admin grant and its authority has not ended (root 0). */
   rankOf (signPublicKey: Key): number | undefined {
-    return this.evaluate().auth.rankOfSign.get(signPublicKey.mapKey)
+    const auth = this.evaluate().auth
+    // A key whose authority ended (revoked, removed, left, demoted: authority.ts) has none.
+    if (auth.cutSign.has(signPublicKey.mapKey)) return undefined
+    return auth.rankOfSign.get(signPublicKey.mapKey)
   }
 
   /** A deterministic summary of the view (for convergence checks): sorted members and records. */

@@ -12,6 +12,7 @@ import { HASH_PREFIX_BYTES, type MemberRecord, type Op } from '../../lib/members
 import { Replica } from '../../lib/membership/replica.js'
 import { inlineVerifier } from '../../lib/membership/verify.js'
 import { CUT_WINDOW } from '../../lib/membership/ingest.js'
+import type { LoggedOp } from '../../lib/membership/log.js'
 import { SeededRandom } from '../../lib/random.js'
 import { expectCode } from '../helpers/expect-code.js'
 import { craft, deliverShuffled, depOn, expectSameState, replicaState, squatKey, wire } from '../helpers/hostile.js'
@@ -223,7 +224,7 @@ describe('issue 11 findings: one hostile member cannot freeze, split or crash th
     if (bOp === undefined) throw new Error('unreachable')
     const revoke = org.replica.log.all()
     const all: Op[] = [...revoke].filter(o => o.kind !== 1)
-    for (const op of [...xr.log.all(), ...br.log.all()]) if (!all.some(a => a.idKey === (op as any).idKey)) all.push(op)
+    for (const op of [...xr.log.all(), ...br.log.all()]) if (!all.some(a => (a as LoggedOp).idKey === op.idKey)) all.push(op)
     const now = org.clock.now()
     const states = []
     for (let s = 0; s < 6; s++) {
