@@ -163,9 +163,9 @@ export class Ingest {
       r.from = p
       resolved.push(r)
       // Wake whatever waited for this chain position or this key.
-      const idStr = keyIdMapKey(r.op.author.id)
+      const idStr = r.op.author.idMapKey
       this.wake(`s:${idStr}:${r.op.seq}`, queue)
-      if (r.op.payload.kind === 2) this.wake(`k:${keyIdMapKey(r.op.payload.record.signPublicKey.id)}`, queue)
+      if (r.op.payload.kind === 2) this.wake(`k:${r.op.payload.record.signPublicKey.idMapKey}`, queue)
     }
     for (let i = 0; i < queue.length; i++) {
       const p = queue[i]
@@ -209,7 +209,7 @@ export class Ingest {
           // against another key sharing the author's key id, maybe: it waits (under quota)
           // for another candidate, and is tried again only when one arrives.
           if (r.from !== undefined) {
-            const idStr = keyIdMapKey(op.author.id)
+            const idStr = op.author.idMapKey
             this.repark(op.seq > 1 ? `s:${idStr}:${op.seq - 1}` : `k:${idStr}`, r.from, newlyParked)
           }
           continue
@@ -220,7 +220,7 @@ export class Ingest {
         if (missing !== undefined) { later.push(r); continue }
         if (r.from?.override !== true && aboveWindow(op, limits)) {
           // Held back where an op that needs it can find it (`park` wakes it).
-          if (r.from !== undefined) this.repark(`d:${keyIdMapKey(op.author.id)}:${op.seq}`, r.from, newlyParked)
+          if (r.from !== undefined) this.repark(`d:${op.author.idMapKey}:${op.seq}`, r.from, newlyParked)
           continue
         }
         if (this.commitIfAdmissible(op, res, commit)) progress = true
@@ -324,7 +324,7 @@ export class Ingest {
 
   /** The need key of the first part of an op's past the log lacks, if any. */
   private missingPast (op: Op): string | undefined {
-    if (op.prev !== undefined && !this.log.has(op.prev)) return `s:${keyIdMapKey(op.author.id)}:${op.seq - 1}`
+    if (op.prev !== undefined && !this.log.has(op.prev)) return `s:${op.author.idMapKey}:${op.seq - 1}`
     for (const d of op.deps) if (this.log.findDep(d) === undefined) return `s:${keyIdMapKey(d.keyId)}:${d.seq}`
     return undefined
   }
@@ -456,7 +456,7 @@ class Tentative {
 
   add (op: Op, idKey: string): void {
     this.ids.set(idKey, op.sig)
-    const k = `${keyIdMapKey(op.author.id)}:${op.seq}`
+    const k = `${op.author.idMapKey}:${op.seq}`
     const list = this.bySeq.get(k)
     if (list === undefined) this.bySeq.set(k, [op])
     else list.push(op)
@@ -465,7 +465,7 @@ class Tentative {
   }
 
   private addKey (k: Key): void {
-    const id = keyIdMapKey(k.id)
+    const id = k.idMapKey
     const list = this.keys.get(id)
     if (list === undefined) this.keys.set(id, [k])
     else if (!list.some(x => x.equals(k))) list.push(k)
