@@ -22,10 +22,14 @@
  *   `digest` — the replica's ops digest and the 16 node-state bucket summaries — to one random
  *   member, dead ones included (that is how a healed partition finds its other half). The
  *   receiver answers with `pullReply` pages of the ops the digest lacks and of its states in
- *   every differing bucket, and, if its ops digest or any bucket differs, with a `pull`
- *   (its digest and the differing buckets), answered the same way but never asked back —
- *   so one exchange repairs both sides and cannot loop. A digest is O(admins + 16) bytes,
- *   whatever N is.
+ *   every differing bucket, and, if the op sets or any bucket differ, with a `pull` (its
+ *   reply digest and the differing buckets), answered the same way. With the native store an
+ *   exchange is range-based reconciliation (native.ts): a digest that had to summarise (too
+ *   many chains for the packet) is answered by a pull that narrows the differing ranges, and
+ *   so on, each pull one hop further, until nothing differs or the hop limit is reached; a
+ *   pull holding only exact lists is never asked back. Every digest is made to fit the packet
+ *   whatever the number of chains (DESIGN §2.1 "Digests always fit"), so one exchange repairs
+ *   both sides, cannot loop, and costs a few packets whatever N is.
  * - Liveness. `Prober` runs SWIM's probe loop over `Liveness`; any authenticated packet
  *   from a member counts as its ack. A claim that we are suspect or dead is refuted by
  *   re-signing our node state at a higher incarnation and gossiping it: alive *is* the
@@ -57,8 +61,10 @@ import type { NodeIdentity } from '../identity/identity.js'
 import { type Key, keyIdMapKey } from '../identity/key.js'
 import { decodeOp } from '../membership/codec.js'
 import type { LoggedOp, OpLog } from '../membership/log.js'
-import { OpKind, type WireOp } from '../membership/op.js'
+import { MAX_OP_BYTES, OpKind, type WireOp } from '../membership/op.js'
 import { indexChanges, type MemberIndex, type Replica } from '../membership/replica.js'
+import { DIGEST_BYTES, MIN_DIGEST_BYTES, NativeOpStore, NOTHING_ASKED, type Response } from '../membership/stores/native.js'
+import type { OpStore } from '../membership/stores/store.js'
 import type { Random } from '../random.js'
 import { toKeyString } from '../util/bytes.js'
 import { CookieIssuer } from '../wire/cookie.js'
@@ -70,7 +76,7 @@ import { type GossipConfig, pushPullIntervalFor } from './config.js'
 import { type Endpoint, hostFamily } from './endpoint.js'
 import { JoinLimiter } from './join-limiter.js'
 import { Liveness, type LivenessBroadcast, type PeerLivenessDetail } from './liveness.js'
-import { decodeMessage, encodeMessage, HEADS_HASH_BYTES, type Items, paginate } from './messages.js'
+import { decodeMessage, encodeMessage, HEADS_HASH_BYTES, type Items, opsDigestRoom, paginate } from './messages.js'
 import { decodeSignedNodeState, signNodeState, verifyNodeState, type NodeEndpoint, type NodeState, type SignedNodeState } from './node-state.js'
 import { Prober, type ProberStats } from './prober.js'
 import { StateTable, type StateTableBase } from './state-table.js'
@@ -89,6 +95,8 @@ const JOIN_RETRY_MAX_MS = 8_000
 const JOIN_SOURCE = 'join'
 /** Pages of one pull reply at most (≈ 90 KB); a longer diff continues on the puller's next pull. */
 const MAX_REPLY_PAGES = 64
+/** Distinct requests from one peer answered together at the end of a reply interval, at most. */
+const MAX_DEFERRED_DIGESTS = 8
 /** How often, ms, one peer is answered with a full reply window at most. */
 const REPLY_INTERVAL_MS = 50
 /** How often the member set is re-read for expiry, ms, when no op arrived. */
@@ -256,7 +264,7 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
   private readonly lastPullAt = new Map<string, number>()
   private readonly lastReplyAt = new Map<string, number>()
   /** Per peer: a pull that came within REPLY_INTERVAL_MS of our last reply, answered when it ends. */
-  private readonly deferredReplies = new Map<string, { digest: Uint8Array, buckets: readonly number[], timer: TimerHandle }>()
+  private readonly deferredReplies = new Map<string, { digests: Uint8Array[], buckets: readonly number[], timer: TimerHandle }>()
   /** Whether the last pull-reply page from a peer ended a window with more to come. */
   private readonly lastToldDeadAt = new Map<string, number>()
   private own: SignedNodeState
@@ -487,10 +495,13 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     for (const p of peers) this.send(p, MessageType.gossip, payload)
   }
 
-  /** Sends our digest to one random member, dead ones included (also what the timer does). */
-  pushPull (): void {
+  /**
+   * Sends our digest to `to`, or to one random member, dead ones included (what the timer
+   * does): an anti-entropy exchange.
+   */
+  pushPull (to?: Key): void {
     if (!this.running) return
-    const [peer] = this.pickPeers(1, () => true)
+    const [peer] = to !== undefined ? [to] : this.pickPeers(1, () => true)
     if (peer === undefined) return
     const payload = this.encodeDigest()
     if (payload !== undefined) this.send(peer, MessageType.digest, payload)
@@ -552,9 +563,10 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
       case MessageType.digest: {
         const buckets = this.states.differing(m.statesSummary)
         this.replyTo(sender, m.opsDigest, buckets)
-        const same = bytesEqual(this.replica.digest(), m.opsDigest)
-        if (!same || buckets.length > 0) {
-          const payload = this.encodePull(buckets)
+        const { reply, same } = this.respond(m.opsDigest)
+        if (reply !== undefined || buckets.length > 0) {
+          // States only: a native pull that asks for no ops; a plain store's own digest, as before.
+          const payload = this.encodePull(buckets, reply ?? (this.store instanceof NativeOpStore ? NOTHING_ASKED : undefined))
           if (payload !== undefined) this.send(sender, MessageType.pull, payload)
         }
         // Joined once we hold what a member holds: at once if our ops are the same, else
@@ -562,9 +574,17 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
         if (same) this.joinedVia(sender)
         return
       }
-      case MessageType.pull:
+      case MessageType.pull: {
         this.replyTo(sender, m.opsDigest, m.buckets)
+        // The next hop of a native exchange, if the pull asked for one (never for a plain
+        // store: a pull is answered, not asked back).
+        const { reply } = this.store instanceof NativeOpStore ? this.respond(m.opsDigest) : { reply: undefined }
+        if (reply !== undefined) {
+          const payload = this.encodePull([], reply)
+          if (payload !== undefined) this.send(sender, MessageType.pull, payload)
+        }
         return
+      }
       case MessageType.pullReply:
         // The last page of a cut window says `more` and has the window's last page number. Per
         // page, not per sender: pages arrive out of order, and a page that came after the
@@ -823,13 +843,18 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     if (!bytesEqual(theirs, this.headsHash())) this.pullFrom(peer)
   }
 
-  /** First 8 bytes of SHA-256(ops digest), recomputed when the log changed. */
+  /**
+   * First 8 bytes of SHA-256(ops digest), recomputed when the log changed. A native digest is
+   * taken at DIGEST_BYTES whatever our packet budget, so equal op sets hash alike on every node.
+   */
   private headsHash (): Uint8Array {
     // By log and version: a pooled replica changes logs (membership/replica-pool.ts).
     const log = this.replica.log
     const v = log.version
     if (this.headsCache?.version !== v || this.headsCache.log !== log) {
-      this.headsCache = { log, version: v, hash: new Uint8Array(createHash('sha256').update(this.replica.digest()).digest().subarray(0, HEADS_HASH_BYTES)) }
+      const store = this.store
+      const digest = store instanceof NativeOpStore ? store.digest(DIGEST_BYTES) : store.digest()
+      this.headsCache = { log, version: v, hash: new Uint8Array(createHash('sha256').update(digest).digest().subarray(0, HEADS_HASH_BYTES)) }
     }
     return this.headsCache.hash
   }
@@ -847,41 +872,48 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     this.send(peer, MessageType.pull, payload)
   }
 
-  /** Sends `peer` every page of the ops `theirDigest` lacks and of our states in `buckets`. */
   /**
-   * Sends `peer` the pages of the ops `theirDigest` lacks (in causal order) and of our states
+   * Sends `peer` the pages of the ops its digests lack (in causal order) and of our states
    * in `buckets` — at most MAX_REPLY_PAGES of them, a prefix of the diff: the puller, having
    * ingested it, pulls again for the rest (its digest has moved). At most one reply per peer
    * per REPLY_INTERVAL_MS, so a member cannot turn 40-byte pulls into a stream of pages.
    */
-  private replyTo (peer: Key, theirDigest: Uint8Array, buckets: readonly number[]): void {
+  private replyTo (peer: Key, theirDigest: Uint8Array | Uint8Array[], buckets: readonly number[]): void {
+    const digests = Array.isArray(theirDigest) ? theirDigest : [theirDigest]
     const now = this.clock.monotonic()
     const last = this.lastReplyAt.get(peer.mapKey)
     if (last !== undefined && now - last < REPLY_INTERVAL_MS) {
-      // Too soon: answered once the interval is over, with the latest request. Dropping it
-      // instead stalled every long sync: the pull continuing a window usually lands within
-      // REPLY_INTERVAL_MS of that window, and the puller then waited for its next ping.
+      // Too soon: answered once the interval is over. Dropping it instead stalled every long
+      // sync: the pull continuing a window usually lands within REPLY_INTERVAL_MS of that
+      // window, and the puller then waited for its next ping. The requests that came in the
+      // meantime are answered together: each hop of a native exchange asks for other ranges.
       const waiting = this.deferredReplies.get(peer.mapKey)
-      if (waiting !== undefined) { waiting.digest = theirDigest; waiting.buckets = buckets; return }
+      if (waiting !== undefined) {
+        if (!waiting.digests.some(d => bytesEqual(d, digests[0]))) waiting.digests = [...waiting.digests, ...digests].slice(-MAX_DEFERRED_DIGESTS)
+        waiting.buckets = [...new Set([...waiting.buckets, ...buckets])].sort((a, b) => a - b)
+        return
+      }
       const entry = {
-        digest: theirDigest,
+        digests,
         buckets,
         timer: this.clock.schedule(() => {
           this.deferredReplies.delete(peer.mapKey)
-          if (this.running) this.replyTo(peer, entry.digest, entry.buckets)
+          if (this.running) this.replyTo(peer, entry.digests, entry.buckets)
         }, last + REPLY_INTERVAL_MS - now)
       }
       this.deferredReplies.set(peer.mapKey, entry)
       return
     }
-    const diff = this.replica.diff(theirDigest)
-    const all = this.replica.store.unpack(diff).ops.map(o => o.wire)
-    const states = buckets.length > 0 ? this.states.inBuckets(buckets) : []
-    if (all.length === 0 && states.length === 0) return
-    this.lastReplyAt.set(peer.mapKey, now)
     const budget = this.payloadBudget(MessageType.pullReply)
     // A prefix of the ops that fits the window (an op costs at most its bytes + 2), then states.
     let room = MAX_REPLY_PAGES * (budget - 4)
+    const store = this.store
+    // The native store cuts its diff at the window (one op over it, so we see that it was cut).
+    const diff = store instanceof NativeOpStore ? store.diffAll(digests, room + MAX_OP_BYTES + 2) : store.diff(digests[digests.length - 1])
+    const all = store.unpack(diff).ops.map(o => o.wire)
+    const states = buckets.length > 0 ? this.states.inBuckets(buckets) : []
+    if (all.length === 0 && states.length === 0) return
+    this.lastReplyAt.set(peer.mapKey, now)
     let cut = 0
     while (cut < all.length && room - (all[cut].length + 2) >= 0) room -= all[cut++].length + 2
     const ops = all.slice(0, cut)
@@ -896,15 +928,55 @@ export class Gossiper extends TypedEventTarget<GossiperEvents> {
     for (const page of pages) this.send(peer, MessageType.pullReply, encodeMessage(MessageType.pullReply, page, budget).payload)
   }
 
+  private get store (): OpStore { return this.replica.store }
+
+  /**
+   * Our ops digest and node-state summary. A native digest is made to fit what the packet
+   * leaves it (native.ts), so this never fails for the number of chains; another store's
+   * digest may not fit, and is counted in `encodeErrors`.
+   */
   private encodeDigest (): Uint8Array | undefined {
-    return this.encodeOr(() => encodeMessage(MessageType.digest, { type: MessageType.digest, opsDigest: this.replica.digest(), statesSummary: this.states.summary() }, this.payloadBudget(MessageType.digest)).payload)
+    const budget = this.payloadBudget(MessageType.digest)
+    const statesSummary = this.states.summary()
+    const store = this.store
+    return this.encodeOr(() => {
+      const opsDigest = store instanceof NativeOpStore ? store.digest(opsDigestRoom(MessageType.digest, budget, statesSummary)) : store.digest()
+      return encodeMessage(MessageType.digest, { type: MessageType.digest, opsDigest, statesSummary }, budget).payload
+    })
   }
 
-  private encodePull (buckets: number[]): Uint8Array | undefined {
-    return this.encodeOr(() => encodeMessage(MessageType.pull, { type: MessageType.pull, opsDigest: this.replica.digest(), buckets, page: 0 }, this.payloadBudget(MessageType.pull)).payload)
+  /**
+   * A pull asking for node states in `buckets` and for the ops `digest` lacks: by default our
+   * level-0 digest, marked final for a native store (answer with ops; ask nothing back unless
+   * it had to summarise).
+   */
+  private encodePull (buckets: number[], digest?: Uint8Array): Uint8Array | undefined {
+    const budget = this.payloadBudget(MessageType.pull)
+    const store = this.store
+    return this.encodeOr(() => {
+      const opsDigest = digest ?? (store instanceof NativeOpStore ? store.digest(opsDigestRoom(MessageType.pull, budget), true) : store.digest())
+      return encodeMessage(MessageType.pull, { type: MessageType.pull, opsDigest, buckets, page: 0 }, budget).payload
+    })
   }
 
-  /** A digest too big for one packet (a store that large needs a paged digest) is counted, not thrown. */
+  /**
+   * The next hop of an exchange: what a native store says back to `digest` in a pull (native.ts
+   * `respond`), and whether the op sets are the same. A plain store answers with its own
+   * digest when the two differ, as before.
+   */
+  private respond (digest: Uint8Array): Response {
+    const store = this.store
+    if (store instanceof NativeOpStore) {
+      const room = opsDigestRoom(MessageType.pull, this.payloadBudget(MessageType.pull))
+      // A packet budget too small for any digest (a misconfigured transport) asks nothing.
+      if (room < MIN_DIGEST_BYTES) { this.s.encodeErrors++; return { reply: undefined, same: false } }
+      return store.respond(digest, room)
+    }
+    const same = bytesEqual(store.digest(), digest)
+    return { reply: same ? undefined : store.digest(), same }
+  }
+
+  /** A message that cannot be encoded (another store's digest too big for a packet) is counted, not thrown. */
   private encodeOr (f: () => Uint8Array): Uint8Array | undefined {
     try { return f() } catch { this.s.encodeErrors++; return undefined }
   }

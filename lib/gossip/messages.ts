@@ -30,7 +30,8 @@
  *   5 ack        seq ‖ hash8 headsHash ‖ [trailer]
  *   6 nack       seq
  *   7 gossip     items
- *   8 digest     varbytes opsDigest (≤ MAX_OPS_DIGEST_BYTES) ‖
+ *   8 digest     varbytes opsDigest (≤ MAX_OPS_DIGEST_BYTES; the op store's format, the
+ *                native one in membership/stores/native.ts, made to fit `opsDigestRoom`) ‖
  *                STATE_BUCKETS × (varuint count ‖ [hash8 if count > 0])
  *   9 pull       varbytes opsDigest ‖ u16 big-endian bucket mask (bit b set: bucket b
  *                differs) ‖ varuint page (≤ MAX_PAGE)
@@ -80,7 +81,11 @@ export const MAX_MESSAGE_ITEMS = 127
 export const MAX_PAGE = 4095
 /** Nodes counted in one state bucket (a 4-byte varuint). */
 export const MAX_BUCKET_COUNT = 2 ** 28 - 1
-/** A store digest must fit one packet; a larger one would need a paged digest (a new type). */
+/**
+ * A store digest never takes more than a packet. The native store makes its digests to the
+ * room `opsDigestRoom` leaves (DESIGN §2.1 "Digests always fit"); a store that cannot (yjs,
+ * automerge: their digests grow with the op set) fails to encode and is counted.
+ */
 export const MAX_OPS_DIGEST_BYTES = MAX_PACKET_BYTES
 /** The smallest enroll op: kind, key id, seq, dep count, two keys, flags, signature. */
 export const MIN_ENROLL_BYTES = 1 + KEY_ID_BYTES + 1 + 1 + 2 * KEY_BYTES + 1 + SIGNATURE_BYTES
@@ -223,6 +228,21 @@ function writePage (enc: Encoder, page: number, fail: Fail): void {
 function writeDigest (enc: Encoder, d: unknown, fail: Fail): void {
   if (!(d instanceof Uint8Array) || d.length > MAX_OPS_DIGEST_BYTES) fail(`opsDigest must be at most ${MAX_OPS_DIGEST_BYTES} bytes`)
   writeVarBytes(enc, d as Uint8Array)
+}
+
+/**
+ * Bytes the ops digest may take in a `digest` payload (with `statesSummary`) or a `pull`
+ * payload (any bucket mask, any page) of `budgetBytes`: the budget, clamped as `encodeMessage`
+ * clamps it, less the other fields and the digest's own length prefix (1 or 2 bytes).
+ */
+export function opsDigestRoom (type: typeof MessageType.digest | typeof MessageType.pull, budgetBytes: number, statesSummary: readonly StateBucket[] = []): number {
+  const budget = Math.min(budgetBytes, maxPayloadBytes(type))
+  const rest = type === MessageType.digest
+    ? statesSummary.reduce((a, b) => a + varUintLength(b.count) + (b.count > 0 ? STATE_HASH_BYTES : 0), 0)
+    : 2 + varUintLength(MAX_PAGE)
+  const avail = budget - rest
+  const n = avail - 1 + varUintLength(avail - 1) > avail ? avail - 2 : avail - 1
+  return Math.min(MAX_OPS_DIGEST_BYTES, n)
 }
 
 /** Bytes an item costs in a message: its header and its bytes. */
