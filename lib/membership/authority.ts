@@ -85,6 +85,7 @@ interface CutReq { subject: string, op: LoggedOp, ref: ChainRef | undefined, nee
 function chainLimit (log: OpLog, reqs: readonly CutReq[], signKey: string, x: Chain | undefined, grants: Map<string, LoggedOp[]>): { limit: number, pin: LoggedOp | undefined } {
   let limit = Infinity
   let pin: LoggedOp | undefined
+  let conflict = false
   for (const req of reqs) {
     if (req.needsGrantInPast && grants.get(signKey)?.some(g => log.inPast(g, req.op)) !== true) continue
     let seq = 0
@@ -99,9 +100,11 @@ function chainLimit (log: OpLog, reqs: readonly CutReq[], signKey: string, x: Ch
         if (Array.isArray(h)) { seq = Math.max(...h.map(o => o.seq)); at = undefined } else { seq = h.seq; at = h }
       }
     }
-    if (seq < limit) { limit = seq; pin = at }
+    // Two cuts at one seq pinning different branches (an admin that forked, then left on
+    // each branch) pin neither, whichever was read first: the fork rule decides.
+    if (seq < limit) { limit = seq; pin = at; conflict = false } else if (seq === limit && at !== pin) conflict = true
   }
-  return { limit, pin }
+  return { limit, pin: conflict ? undefined : pin }
 }
 
 export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState {

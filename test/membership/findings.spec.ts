@@ -246,6 +246,27 @@ describe('issue 11 findings: one hostile member cannot freeze, split or crash th
     expectSameState(states[0], replicaState(early, now), 'pruned after the fact')
   })
 
+  it('6: an admin that forks and then leaves on each branch is cut the same way in every order', async () => {
+    const A = await newNode()
+    enroll(org.admin, A, ['admin'])
+    const a1 = mk(); const a2 = mk()
+    await sync(org.replica, a1); await sync(org.replica, a2)
+    enroll(new Admin(a1, A.signer), await newNode())
+    enroll(new Admin(a2, A.signer), await newNode())
+    leave(a1, A.signer, A.wg)
+    leave(a2, A.signer, A.wg)
+    await sync(a2, a1)
+    const all: Op[] = [...a1.log.all()].filter(o => o.kind !== 1)
+    const now = org.clock.now()
+    const states = []
+    for (let s = 0; s < 12; s++) {
+      const r = mk()
+      await deliverShuffled(r, all, new SeededRandom(900 + s))
+      states.push(replicaState(r, now))
+    }
+    for (let s = 1; s < states.length; s++) expectSameState(states[0], states[s], `order ${s} (replay: seed ${900 + s})`)
+  })
+
   it('10: deps resolve on 128 bits: a reference matching only an op\'s first 8 bytes finds nothing', async () => {
     const n = await newNode()
     const e = enroll(org.admin, n)
