@@ -40,10 +40,19 @@ describe('bench hostile', function () {
     for (const r of rows) if (r.attack !== 'admin-key-chain') expect(r.pass.heap, r.attack).to.equal(true)
   })
 
-  // Still over: 3.1-3.8 KB per stored op at 1,000-9,000 ops (flat in K since the causal-past
-  // trie, 36af24e; 19-58 KB and growing with K before). Half its ops are admin grants, each a
-  // new ranked chain. Turn on when the membership core gets it under 2 KB.
-  it.skip('admin-key-chain: at most 2 KB of heap per stored op', () => {
-    expect(rows.find(r => r.attack === 'admin-key-chain')?.pass.heap).to.equal(true)
+  // The 2 KB bound is still missed for admin-key-chain (3.1-3.8 KB per stored op: half its ops
+  // are admin grants, each a new ranked chain; the bench's pass.heap says FAIL, the issue note
+  // reports it). What must hold is that it no longer grows with K: 19-58 KB per op and rising
+  // before the causal-past trie (36af24e), quadratic in all.
+  it('admin-key-chain: heap per stored op does not grow with K', async () => {
+    const run = async (mib: string): Promise<HostileRow> => {
+      const args = ['--expose-gc', '--import', 'tsx', MAIN, 'hostile', '--members', '50', '--budget-mib', mib, '--runs', '1', '--honest', '200', '--attacks', 'admin-key-chain', '--json']
+      const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 16 << 20 })
+      return (JSON.parse(stdout) as HostileRow[])[0]
+    }
+    const small = rows.find(r => r.attack === 'admin-key-chain')!
+    const large = await run('0.4')
+    expect(large.storedOps, 'four times the ops stored').to.be.above(3 * small.storedOps)
+    expect(large.heapBytesPerStoredOp / small.heapBytesPerStoredOp, `${small.heapBytesPerStoredOp} B/op at ${small.storedOps} ops, ${large.heapBytesPerStoredOp} at ${large.storedOps}`).to.be.below(1.5)
   })
 })
