@@ -9,7 +9,7 @@ import { InvalidOpError, OpDecodeError } from '../errors.js'
 import type { Signer } from '../identity/sign.js'
 import { concatBytes, compareBytes } from '../util/bytes.js'
 import { Encoder } from '../util/encoding.js'
-import { checkFields, decodeOp, sha256, signedBytes, writeOpBody } from './codec.js'
+import { checkFields, decodeOp, sha256, signedBytes, writeOpBody, type OpFields } from './codec.js'
 import type { Chain, LoggedOp, OpLog } from './log.js'
 import { HASH_PREFIX_BYTES, MAX_DEPS, MAX_OP_BYTES, OpKind, type Dep, type Op, type Payload } from './op.js'
 
@@ -69,19 +69,29 @@ export function authorOp (log: OpLog, signer: Signer, orgId: Uint8Array | undefi
   const fields = { kind, author, seq, deps, payload }
   try {
     checkFields(fields)
+    const op = signOp(signer, orgId, fields, prev, lamport)
+    authoredHere.add(op)
+    return op
   } catch (err) {
     if (err instanceof OpDecodeError) throw new InvalidOpError(err.message.replace('failed to decode op', 'invalid op'), { cause: err })
     throw err
   }
+}
+
+/**
+ * Signs `fields` on top of `prev` with this lamport: the op exactly as a receiver will resolve
+ * it. No rule is checked (that is `authorOp`'s job); throws OpDecodeError if the result is
+ * over MAX_OP_BYTES. Tests and the simulator's attackers sign crafted ops with it too.
+ */
+export function signOp (signer: Signer, orgId: Uint8Array | undefined, fields: OpFields, prev: { id: Uint8Array } | undefined, lamport: number): Op {
   const enc = new Encoder(256)
   writeOpBody(enc, fields)
   const body = enc.finish()
-  const signed = signedBytes(body, orgId, prev?.id, lamport, author)
+  // `signedBytes` is a view into a shared buffer: hash and sign it before anything else calls it.
+  const signed = signedBytes(body, orgId, prev?.id, lamport, fields.author)
   const id = sha256(signed)
   const sig = signer.sign(signed)
   const wire = concatBytes(body, sig)
-  if (wire.length > MAX_OP_BYTES) throw new InvalidOpError(`op is ${wire.length} bytes, limit ${MAX_OP_BYTES}`)
-  const op: Op = { ...decodeOp(wire), author, prev: prev?.id, lamport, id }
-  authoredHere.add(op)
-  return op
+  if (wire.length > MAX_OP_BYTES) throw new OpDecodeError(`failed to decode op: op is ${wire.length} bytes, limit ${MAX_OP_BYTES}`)
+  return { ...decodeOp(wire), author: fields.author, prev: prev?.id, lamport, id }
 }

@@ -34,14 +34,13 @@
 import { InvalidConfigError, NotAuthorizedError } from '../errors.js'
 import { Key } from '../identity/key.js'
 import { Ed25519Signer, SIGNATURE_BYTES, type Signer } from '../identity/sign.js'
-import { authorOp } from '../membership/author.js'
-import { checkFields, decodeOp, sha256, signedBytes, writeOpBody } from '../membership/codec.js'
+import { authorOp, signOp } from '../membership/author.js'
+import { checkFields } from '../membership/codec.js'
 import { OpKind, ROLE_ADMIN, type MemberRecord, type Op, type Payload } from '../membership/op.js'
 import { proveKeys } from '../membership/pop.js'
 import type { Replica } from '../membership/replica.js'
 import { SeededRandom, type Random } from '../random.js'
-import { compareBytes, concatBytes } from '../util/bytes.js'
-import { Encoder } from '../util/encoding.js'
+import { compareBytes } from '../util/bytes.js'
 
 /** ONLY APPEND TO THIS LIST: benchmark rows and simulator runs are keyed by these names. */
 export const ATTACK_SHAPES = ['key-chain', 'signkey-squat', 'wgkey-squat', 'many-chains', 'fork', 'leave-flood', 'revoked-writes', 'admin-key-chain'] as const
@@ -156,14 +155,7 @@ function craft (orgId: Uint8Array, signer: Signer, payload: Payload, prev: Ref |
   const sorted = [...deps].sort((a, b) => compareBytes(a.author.id, b.author.id))
   const fields = { kind, author, seq, deps: sorted.map(d => ({ keyId: d.author.id, seq: d.seq, hash: d.id })), payload }
   checkFields(fields)
-  const enc = new Encoder(512)
-  writeOpBody(enc, fields)
-  const body = enc.finish()
-  // `signedBytes` is a view into a shared buffer: hash and sign it before anything else calls it.
-  const signed = signedBytes(body, orgId, prev?.id, lamport, author)
-  const id = sha256(signed)
-  const sig = signer.sign(signed)
-  return { ...decodeOp(concatBytes(body, sig)), author, prev: prev?.id, lamport, id }
+  return signOp(signer, orgId, fields, prev, lamport)
 }
 
 const enroll = (record: MemberRecord): Payload => ({ kind: 2, record })

@@ -6,13 +6,13 @@
 import { expect } from 'chai'
 import type { Key } from '../../lib/identity/key.js'
 import type { Signer } from '../../lib/identity/sign.js'
-import { decodeOp, sha256, signedBytes, writeOpBody } from '../../lib/membership/codec.js'
+import { signOp } from '../../lib/membership/author.js'
+import { decodeOp } from '../../lib/membership/codec.js'
 import type { LoggedOp } from '../../lib/membership/log.js'
 import { HASH_PREFIX_BYTES, type Dep, type Op, type Payload, type WireOp } from '../../lib/membership/op.js'
 import type { Replica } from '../../lib/membership/replica.js'
 import type { Random } from '../../lib/random.js'
-import { compareBytes, concatBytes } from '../../lib/util/bytes.js'
-import { Encoder } from '../../lib/util/encoding.js'
+import { compareBytes } from '../../lib/util/bytes.js'
 
 /** A dep naming `op`. */
 export function depOn (op: Op): Dep {
@@ -26,11 +26,7 @@ export function depOn (op: Op): Dep {
 export function craft (orgId: Uint8Array, signer: Signer, seq: number, payload: Payload, prev?: Op, deps: Op[] = []): Op {
   const ds = deps.map(depOn).sort((a, b) => compareBytes(a.keyId, b.keyId))
   const lamport = 1 + Math.max(prev?.lamport ?? 0, ...deps.map(d => d.lamport))
-  const enc = new Encoder(256)
-  writeOpBody(enc, { kind: payload.kind, author: signer.publicKey, seq, deps: ds, payload })
-  const body = enc.finish()
-  const signed = signedBytes(body, orgId, prev?.id, lamport, signer.publicKey).slice()
-  return { ...decodeOp(concatBytes(body, signer.sign(signed))), author: signer.publicKey, prev: prev?.id, lamport, id: sha256(signed) }
+  return signOp(signer, orgId, { kind: payload.kind, author: signer.publicKey, seq, deps: ds, payload }, prev, lamport)
 }
 
 export const wire = (op: Op): WireOp => decodeOp(op.wire)
