@@ -11,15 +11,19 @@
  * 3. Commit in resolution order: an op is accepted iff its signature verifies and its prev and
  *    deps were accepted. A forged op and everything resolved on top of it are dropped.
  *
- * Parked ops (past still missing after the batch) stay under a quota per source, oldest
- * evicted first; `needs` tells the caller which chain positions to pull from that source.
+ * Parked ops (past still missing after the batch) stay in parking.ts under quotas per source
+ * and per author, oldest evicted first; `needs` tells the caller which chain positions to pull
+ * from that source. Step 3 also refuses what can never be valid (admissible.ts) and holds back
+ * what lies too far above a cut (CUT_WINDOW, prune.ts).
  */
 import type { Key } from '../identity/key.js'
 import { keyIdMapKey } from '../identity/key.js'
-import { decodeOp, sha256, sha256Key, signedBytes } from './codec.js'
+import { sha256, sha256Key, signedBytes } from './codec.js'
 import { resolveInOrder } from './ingest-fast.js'
+import { ParkingLot, unheld, type Parked } from './parking.js'
+import { Tentative } from './tentative.js'
 import { OpEntry, resolvedOp, type LoggedOp, type OpLog } from './log.js'
-import { HASH_PREFIX_BYTES, OpKind, type Op, type WireOp } from './op.js'
+import { OpKind, type Op, type WireOp } from './op.js'
 import { isKnownVerified, rememberVerified, type BatchVerifier, type SignatureJob } from './verify.js'
 import { inadmissible } from './admissible.js'
 import { popMessage } from './pop.js'
@@ -41,24 +45,9 @@ export interface IngestResult {
   needs: Array<{ keyId: Uint8Array, seq: number }>
 }
 
-interface Parked {
-  w: WireOp
-  source: string
-  dead: boolean
-  /** Woken because a parked op needs it: taken even above its chain's cut window. */
-  override?: boolean
-  counted?: boolean
-  /** Candidates (ops at the position, or keys with the id) the need had when parked. */
-  seen?: number
-}
 interface Resolved { op: Op, idKey: string, signed: Uint8Array | undefined, sigOk: boolean, popOk: boolean, from?: Parked }
 
 export const DEFAULT_PENDING_QUOTA = 4096
-/**
- * Ops of one author (key id) held back, parked or dormant, in wire bytes: what one member can
- * make a replica hold that is not stored (DESIGN §2.1 "Bounded per member"). The oldest go first.
- */
-export const MAX_PARKED_BYTES_PER_AUTHOR = 64 * 1024
 /**
  * Ops a chain keeps above its cutoff (a revoke, a remove, a fork; authority.ts): invalid, but
  * kept as evidence and for the admins that built on them before they knew of the cut. Ops
@@ -76,12 +65,7 @@ function popJob (orgId: Uint8Array, op: Op): SignatureJob | undefined {
 }
 
 export class Ingest {
-  private readonly parked = new Map<string, Parked[]>()
-  private readonly parkedBySource = new Map<string, Parked[]>()
-  private readonly parkedByAuthor = new Map<string, { list: Parked[], bytes: number }>()
-  /** Dormant ops a newly parked op needs: taken in (with `override`) at the end of the batch. */
-  private toWake: Parked[] = []
-  private parkedCount = 0
+  private readonly lot = new ParkingLot()
 
   constructor (
     private readonly log: OpLog,
@@ -99,21 +83,21 @@ export class Ingest {
     return true
   }
 
-  get pending (): number { return this.parkedCount }
+  get pending (): number { return this.lot.count }
 
   /**
    * `limits`: the last valid seq of each cut chain (by author map key), as the replica's
    * derived state had it when the batch began; chain ops more than CUT_WINDOW above it go dormant.
    */
   async ingest (wireOps: Iterable<WireOp>, source = 'local', commit: (op: Op) => LoggedOp, limits: ReadonlyMap<string, number> = NO_LIMITS): Promise<IngestResult> {
-    if (this.parked.size > 0) return await this.ingestGeneral(wireOps, source, commit, limits, false)
+    if (this.lot.size > 0) return await this.ingestGeneral(wireOps, source, commit, limits, false)
     // Fast path (ingest-fast.ts) while nothing is parked: in-order prefixes, each verified in
     // one batch and committed whole if every signature holds; the rest goes the general way.
     const input = Array.isArray(wireOps) ? wireOps as WireOp[] : [...wireOps]
     const fast = { added: [] as LoggedOp[], refused: 0 }
     let duplicates = 0
     let i = 0
-    while (i < input.length && this.parked.size === 0) {
+    while (i < input.length && this.lot.size === 0) {
       const p = resolveInOrder(this.log, this.orgId, input, i)
       if (p.covered === 0) break
       // Above a cut chain's window: the general path holds it back.
@@ -133,7 +117,7 @@ export class Ingest {
       duplicates += p.duplicates
       i += p.covered
     }
-    if (i === input.length) return { added: fast.added, duplicates, forged: 0, refused: fast.refused, pending: this.parkedCount, evicted: 0, needs: [] }
+    if (i === input.length) return { added: fast.added, duplicates, forged: 0, refused: fast.refused, pending: this.lot.count, evicted: 0, needs: [] }
     const res = await this.ingestGeneral(i === 0 ? input : input.slice(i), source, commit, limits, false)
     if (fast.added.length > 0) res.added = [...fast.added, ...res.added]
     res.duplicates += duplicates
@@ -240,7 +224,7 @@ export class Ingest {
     // waiting for a branch that never comes costs nothing until an op at its position does.
     const retry = new Map<string, Parked[]>()
     if (res.added.length > 0) {
-      for (const [need, list] of this.parked) {
+      for (const [need, list] of this.lot.entries()) {
         const n = this.candidateCount(need)
         for (const p of list) {
           if (p.dead || n <= (p.seen ?? 0)) continue
@@ -251,10 +235,8 @@ export class Ingest {
       }
     }
     // Dormant ops that newly parked ops need: in now, whatever the window.
-    if (this.toWake.length > 0) {
-      const wake = this.toWake.filter(p => !p.dead)
-      this.toWake = []
-      for (const p of wake) { p.dead = true; if (p.counted === true) { this.parkedCount--; p.counted = false } }
+    const wake = this.lot.takeWake()
+    if (wake.length > 0) {
       for (const src of new Set(wake.map(p => p.source))) {
         const again = await this.ingestGeneral(wake.filter(p => p.source === src).map(p => unheld(p.w)), src, commit, limits, true)
         res.added.push(...again.added)
@@ -264,7 +246,7 @@ export class Ingest {
       }
     }
     for (const [src, list] of retry) {
-      for (const p of list) { p.dead = true; if (p.counted === true) { this.parkedCount--; p.counted = false } }
+      for (const p of list) this.lot.release(p)
       // Each under its own source, so its quota stays its own.
       const again = await this.ingest(list.map(p => unheld(p.w)), src, commit, limits)
       res.added.push(...again.added)
@@ -274,38 +256,9 @@ export class Ingest {
       res.evicted += again.evicted
     }
 
-    // Quotas: oldest parked ops of a source go first.
-    for (const p of newlyParked) {
-      if (p.dead) continue
-      let list = this.parkedBySource.get(p.source)
-      if (list === undefined) { list = []; this.parkedBySource.set(p.source, list) }
-      // Held on its own bytes: a view into the diff it came in would keep the whole diff
-      // (maybe padded to megabytes) alive for as long as the op waits.
-      // Held as its bytes alone (decoded again when woken): a decoded op costs ~2 KB of heap.
-      const bytes = p.w.wire
-      p.w = new HeldOp(bytes.length < bytes.buffer.byteLength ? bytes.slice() : bytes)
-      list.push(p)
-      p.counted = true
-      this.parkedCount++
-      while (list.length > this.pendingQuota) {
-        const old = list.shift()!
-        if (!old.dead) { old.dead = true; this.parkedCount--; res.evicted++ }
-      }
-      // And per author, in bytes, whichever peer forwarded them.
-      const a = keyIdMapKey(p.w.authorId)
-      let mine = this.parkedByAuthor.get(a)
-      if (mine === undefined) { mine = { list: [], bytes: 0 }; this.parkedByAuthor.set(a, mine) }
-      mine.list.push(p)
-      mine.bytes += p.w.wire.length
-      while (mine.bytes > MAX_PARKED_BYTES_PER_AUTHOR && mine.list.length > 0) {
-        const old = mine.list.shift()!
-        mine.bytes -= old.w.wire.length
-        if (!old.dead) { old.dead = true; if (old.counted === true) { this.parkedCount--; old.counted = false } res.evicted++ }
-      }
-    }
-    this.compact()
-    res.pending = this.parkedCount
-    for (const [need, list] of this.parked) {
+    res.evicted += this.lot.hold(newlyParked, this.pendingQuota)
+    res.pending = this.lot.count
+    for (const [need, list] of this.lot.entries()) {
       if (need.startsWith('s:') && list.some(p => !p.dead && p.source === source)) {
         const colon = need.lastIndexOf(':')
         const keyId = new Uint8Array(Buffer.from(need.slice(2, colon), 'latin1'))
@@ -336,49 +289,9 @@ export class Ingest {
     return this.log.opsAt(new Uint8Array(Buffer.from(need.slice(2, colon), 'latin1')), Number(need.slice(colon + 1))).length
   }
 
-  private park (need: string, p: Parked): void {
-    // An op held back above a cut window is needed now: wake it (end of the batch).
-    if (need.startsWith('s:')) {
-      const dormant = this.parked.get(`d:${need.slice(2)}`)
-      if (dormant !== undefined) for (const d of dormant) if (!d.dead) this.toWake.push(d)
-    }
-    p.dead = false
-    p.seen = this.candidateCount(need)
-    let list = this.parked.get(need)
-    if (list === undefined) { list = []; this.parked.set(need, list) }
-    list.push(p)
-  }
+  private park (need: string, p: Parked): void { this.lot.park(need, p, this.candidateCount(need)) }
 
-  private wake (need: string, queue: Parked[]): void {
-    const list = this.parked.get(need)
-    if (list === undefined) return
-    this.parked.delete(need)
-    for (const p of list) {
-      if (p.dead) continue
-      if (p.counted === true) this.parkedCount--
-      const fresh: Parked = { w: p.w, source: p.source, dead: false, override: p.override }
-      p.dead = true
-      queue.push(fresh)
-    }
-  }
-
-  private compact (): void {
-    for (const [k, a] of this.parkedByAuthor) {
-      const live = a.list.filter(p => !p.dead)
-      if (live.length === 0) this.parkedByAuthor.delete(k)
-      else if (live.length !== a.list.length) this.parkedByAuthor.set(k, { list: live, bytes: live.reduce((n, p) => n + p.w.wire.length, 0) })
-    }
-    for (const [k, list] of this.parkedBySource) {
-      const live = list.filter(p => !p.dead)
-      if (live.length === 0) this.parkedBySource.delete(k)
-      else this.parkedBySource.set(k, live)
-    }
-    for (const [k, list] of this.parked) {
-      const live = list.filter(p => !p.dead)
-      if (live.length === 0) this.parked.delete(k)
-      else this.parked.set(k, live)
-    }
-  }
+  private wake (need: string, queue: Parked[]): void { this.lot.wake(need, queue) }
 
   /** An op, or 'dup' / 'bad', or the need key it waits for. */
   private resolve (w: WireOp, t: Tentative): Resolved | string {
@@ -448,39 +361,6 @@ export class Ingest {
   }
 }
 
-/** Ops resolved in the current batch but not yet verified. */
-class Tentative {
-  readonly keys = new Map<string, Key[]>()
-  readonly ids = new Map<string, Uint8Array>()
-  private readonly bySeq = new Map<string, Op[]>()
-
-  add (op: Op, idKey: string): void {
-    this.ids.set(idKey, op.sig)
-    const k = `${op.author.idMapKey}:${op.seq}`
-    const list = this.bySeq.get(k)
-    if (list === undefined) this.bySeq.set(k, [op])
-    else list.push(op)
-    this.addKey(op.author)
-    if (op.payload.kind === 2) this.addKey(op.payload.record.signPublicKey)
-  }
-
-  private addKey (k: Key): void {
-    const id = k.idMapKey
-    const list = this.keys.get(id)
-    if (list === undefined) this.keys.set(id, [k])
-    else if (!list.some(x => x.equals(k))) list.push(k)
-  }
-
-  at (keyIdStr: string, seq: number): Op[] { return this.bySeq.get(`${keyIdStr}:${seq}`) ?? [] }
-
-  findOp (keyId: Uint8Array, seq: number, hash: Uint8Array): Op | undefined {
-    for (const op of this.at(keyIdMapKey(keyId), seq)) {
-      if (bytesEqual(op.id.subarray(0, HASH_PREFIX_BYTES), hash.subarray(0, HASH_PREFIX_BYTES))) return op
-    }
-    return undefined
-  }
-}
-
 function compareIds (a: Op | undefined, b: Op | undefined): number {
   if (a === undefined || b === undefined) return a === b ? 0 : a === undefined ? -1 : 1
   return compareBytes(a.id, b.id)
@@ -493,22 +373,3 @@ function aboveWindow (op: Op, limits: ReadonlyMap<string, number>): boolean {
   return limit !== undefined && op.seq > limit + CUT_WINDOW
 }
 
-/**
- * A parked op as its wire bytes, decoded when something reads more than its bytes and author
- * id (resolution, after a wake): ~300 bytes held per op instead of a decoded op's ~2 KB.
- */
-class HeldOp implements WireOp {
-  constructor (readonly wire: Uint8Array) {}
-  private get d (): WireOp { return decodeOp(this.wire) }
-  get authorId (): Uint8Array { return this.wire.subarray(1, 9) }
-  get kind (): WireOp['kind'] { return this.wire[0] as WireOp['kind'] }
-  get author (): WireOp['author'] { return this.d.author }
-  get seq (): number { return this.d.seq }
-  get deps (): WireOp['deps'] { return this.d.deps }
-  get payload (): WireOp['payload'] { return this.d.payload }
-  get sig (): Uint8Array { return this.wire.subarray(this.wire.length - 64) }
-  get body (): Uint8Array { return this.wire.subarray(0, this.wire.length - 64) }
-}
-
-/** A held op decoded for resolution. */
-function unheld (w: WireOp): WireOp { return w instanceof HeldOp ? decodeOp(w.wire) : w }
