@@ -263,8 +263,11 @@ export function evaluateAuthorityState (log: OpLog, root: Root): AuthorityState 
   const cutSign = new Map<string, number>()
   for (const sk of grants.keys()) {
     const subject = signOwner.get(sk)
-    const reqs = subject === undefined ? undefined : cutReqs.get(subject)
-    if (reqs === undefined) continue
+    if (subject === undefined) continue
+    // Its leaves too: an admin that left before it ever authored has no chain that took them.
+    const reqs = [...cutReqs.get(subject) ?? []]
+    for (const l of leavesBySubject.get(subject) ?? []) if (leaveEnroll(log, l) !== undefined) reqs.push({ subject, op: l, ref: undefined, needsGrantInPast: true })
+    if (reqs.length === 0) continue
     const c = chainBySign.get(sk)
     const { limit } = chainLimit(log, reqs, sk, c, grants)
     if (limit !== Infinity) cutSign.set(sk, limit)

@@ -191,6 +191,11 @@ describe('issue 11 findings: one hostile member cannot freeze, split or crash th
     const late = craft(org.replica.orgId, A.signer, chainA.maxSeq + 1, { kind: 2, record: rec(await newNode()) }, chainA.at(chainA.maxSeq)[0])
     await org.replica.ingest([wire(late)])
     expect(valid(org.replica, late), 'an op after its own leave').to.equal(false)
+    // An admin that leaves before it ever authored may not author either.
+    const L = await newNode()
+    enroll(org.admin, L, ['admin'])
+    leave(org.replica, L.signer, L.wg)
+    expectCode(() => new Admin(org.replica, L.signer).rank(), 'WIREMESH_ERR_NOT_AUTHORIZED')
     // Demotion: the root re-enrolls D without the admin role.
     enroll(org.admin, D)
     const m = org.replica.member(D.wg)!
