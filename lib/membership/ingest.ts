@@ -76,9 +76,10 @@ export class Ingest {
   ) {}
 
   /** Commits `op` if it can ever be valid (admissible.ts); its past is in the log. */
-  private commitIfAdmissible (op: Op, res: { added: LoggedOp[], refused: number }, commit: (op: Op) => LoggedOp): boolean {
+  private commitIfAdmissible (op: Op, res: { added: LoggedOp[], refused: number }, commit: (op: Op) => LoggedOp, verifiedNow: boolean): boolean {
     if (inadmissible(this.log, this.root, op) !== undefined) { res.refused++; return false }
-    rememberVerified(op instanceof OpEntry ? op.idKey : toKeyString(op.id), op.sig)
+    // Remembered only once stored, its proof checked too (a cache hit skips both next time).
+    if (verifiedNow) rememberVerified(op instanceof OpEntry ? op.idKey : toKeyString(op.id), op.sig)
     res.added.push(commit(op))
     return true
   }
@@ -109,10 +110,11 @@ export class Ingest {
       const ok = jobs.length > 0 ? await this.verifier.verifyBatch(jobs) : []
       // A forgery or a bad proof in there: the general path sorts it out.
       if (!ok.every(x => x)) break
+      const verifiedNow = new Set(p.jobOf.map(j => p.ops[j]))
       for (const op of p.ops) {
         // Built on an op refused just before (same prefix): it can never go in either.
         if ((op.prevKey !== undefined && this.log.getKey(op.prevKey) === undefined) || op.deps.some(d => this.log.findDep(d) === undefined)) { fast.refused++; continue }
-        this.commitIfAdmissible(op, fast, commit)
+        this.commitIfAdmissible(op, fast, commit, verifiedNow.has(op))
       }
       duplicates += p.duplicates
       i += p.covered
@@ -207,7 +209,7 @@ export class Ingest {
           if (r.from !== undefined) this.repark(`d:${op.author.idMapKey}:${op.seq}`, r.from, newlyParked)
           continue
         }
-        if (this.commitIfAdmissible(op, res, commit)) progress = true
+        if (this.commitIfAdmissible(op, res, commit, r.signed !== undefined)) progress = true
       }
       todo = later
     }
