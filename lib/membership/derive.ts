@@ -11,6 +11,8 @@
  *   - its chain already has a rank, no cutoff and no fork (else: cutoffs and ranks may move);
  *   - an enroll grants no admin role, and its signing key is unclaimed or its subject's own
  *     and authors no chain (else: the first-claim race and cutoffs are the full pass's call);
+ *     or it grants admin to a new subject whose key has no chain, claim or rank yet (`grant`):
+ *     then only that key's rank moves, and a new chain takes its rank with its first op;
  *     its subject is not revoked (else: revoked keys grow);
  *   - a remove's or revoke's subject is not an admin and no signing key it was enrolled with
  *     authors a chain (else: cutoffs move, and the enrolls that chain made may fall). A
@@ -105,10 +107,17 @@ export class Derived {
     const { auth, root } = this
     const x = op.chain
     if (x === undefined || x.forkSeq !== Infinity || auth.cutoff.has(x)) return false
-    const r = auth.rankOfChain.get(x)
-    if (r === undefined) return false
+    let r = auth.rankOfChain.get(x)
+    if (r === undefined) {
+      // A new admin's first op: the full pass ranks its chain at its key's rank, which the
+      // key got from its grant (lowest level first); unless something already cuts the key.
+      r = auth.rankOfSign.get(x.author.mapKey)
+      if (r === undefined || auth.cutSign.has(x.author.mapKey)) return false
+      auth.rankOfChain.set(x, r)
+    }
     const kind = op.payload.kind
-    if (kind !== 3 && kind !== 4 && (kind !== 2 || op.payload.record.roles.includes(ROLE_ADMIN))) return false
+    if (kind === 2 && op.payload.record.roles.includes(ROLE_ADMIN)) return this.grant(op, r, touched)
+    if (kind !== 3 && kind !== 4 && kind !== 2) return false
     op.valid = false
     if (x !== root.chain) {
       const gs = this.grants.get(x.author.mapKey)
@@ -159,6 +168,40 @@ export class Derived {
       revoked.add(s)
       for (const e of so.enrolls) if (e.payload.kind === 2) revoked.add(e.payload.record.signPublicKey.mapKey)
     }
+    touched.push(s)
+    return true
+  }
+
+  /**
+   * An admin grant, when it is plain too: a new subject, a signing key with no chain, claim
+   * or rank yet and no expiry. It changes ranks only for a key that has not signed anything,
+   * so no other op's validity moves (issue 11: an admin granting K fresh keys made every
+   * replica re-derive everything per grant, O(K²) in all).
+   */
+  private grant (op: LoggedOp, r: number, touched: string[]): boolean {
+    const { auth, root } = this
+    if (op.payload.kind !== 2) return false
+    const rec = op.payload.record
+    const s = rec.wgPublicKey.mapKey
+    const sk = rec.signPublicKey.mapKey
+    if (s === root.wgPublicKey.mapKey || sk === root.chain.author.mapKey || rec.expiresAt !== undefined) return false
+    if (auth.bySubject.has(s) || auth.rankOfSubject.has(s) || auth.rankOfSign.has(sk) || this.signOwner.has(sk)) return false
+    if (this.idOwner.has(rec.wgPublicKey.idMapKey) || this.idOwner.has(rec.signPublicKey.idMapKey)) return false
+    if (this.log.chainOf(rec.signPublicKey) !== undefined || this.view.revokedKeys.has(s) || this.view.revokedKeys.has(sk)) return false
+    op.valid = false
+    const x = op.chain!
+    if (x !== root.chain) {
+      const gs = this.grants.get(x.author.mapKey)
+      if (gs === undefined || !gs.some(g => this.log.inPast(g, op))) return true
+    }
+    op.valid = true
+    this.signOwner.set(sk, s)
+    this.idOwner.set(rec.wgPublicKey.idMapKey, s)
+    this.idOwner.set(rec.signPublicKey.idMapKey, s)
+    auth.bySubject.set(s, { subject: rec.wgPublicKey, enrolls: [op], removals: NO_REMOVALS, revoked: false })
+    this.grants.set(sk, [op])
+    auth.rankOfSubject.set(s, r + 1)
+    auth.rankOfSign.set(sk, r + 1)
     touched.push(s)
     return true
   }

@@ -272,6 +272,28 @@ describe('issue 11 findings: one hostile member cannot freeze, split or crash th
     for (let s = 1; s < states.length; s++) expectSameState(states[0], states[s], `order ${s} (replay: seed ${900 + s})`)
   })
 
+  it('1: an admin granting fresh keys in a chain costs no full re-derivation, and ends where a full pass does', async () => {
+    const A = await newNode()
+    enroll(org.admin, A, ['admin'])
+    const a = new Admin(org.replica, A.signer)
+    enroll(a, await newNode())
+    const derived = (): ReturnType<Replica['authorityForAuthoring']>['derived'] => org.replica.authorityForAuthoring().derived
+    const before = derived().fullPasses
+    let last: Op | undefined
+    for (let i = 0; i < 30; i++) {
+      const k = await newNode()
+      const grant = enroll(a, k, ['admin'])
+      last = craft(org.replica.orgId, k.signer, 1, { kind: 2, record: rec(await newNode()) }, undefined, last === undefined ? [grant] : [grant, last])
+      await org.replica.ingest([wire(last)])
+      expect(org.replica.rankOf(k.signer.publicKey)).to.equal(2)
+    }
+    expect(derived().fullPasses, 'full passes for 30 grants and their keys\' ops').to.equal(before)
+    const incremental = { view: org.replica.viewFingerprint(), valid: [...org.replica.log.byId.values()].map(o => o.valid) }
+    derived().full()
+    expect(org.replica.viewFingerprint()).to.equal(incremental.view)
+    expect([...org.replica.log.byId.values()].map(o => o.valid)).to.deep.equal(incremental.valid)
+  })
+
   it('10: deps resolve on 128 bits: a reference matching only an op\'s first 8 bytes finds nothing', async () => {
     const n = await newNode()
     const e = enroll(org.admin, n)
