@@ -11,7 +11,7 @@
  *   - its chain already has a rank, no cutoff and no fork (else: cutoffs and ranks may move);
  *   - an enroll grants no admin role, and its signing key is unclaimed or its subject's own
  *     and authors no chain (else: the first-claim race and cutoffs are the full pass's call);
- *     or it grants admin to a new subject whose key has no chain, claim or rank yet (`grant`):
+ *     or it grants admin to a new subject whose key has no ranked chain, claim or rank yet (`grant`):
  *     then only that key's rank moves, and a new chain takes its rank with its first op;
  *     its subject is not revoked (else: revoked keys grow);
  *   - a remove's or revoke's subject is not an admin and no signing key it was enrolled with
@@ -173,8 +173,8 @@ export class Derived {
   }
 
   /**
-   * An admin grant, when it is plain too: a new subject, a signing key with no chain, claim
-   * or rank yet and no expiry. It changes ranks only for a key that has not signed anything,
+   * An admin grant, when it is plain too: a new subject, a signing key with no judged chain,
+   * claim or rank yet and no expiry. It changes ranks only for a key that has not signed anything,
    * so no other op's validity moves (issue 11: an admin granting K fresh keys made every
    * replica re-derive everything per grant, O(K²) in all).
    */
@@ -187,7 +187,10 @@ export class Derived {
     if (s === root.wgPublicKey.mapKey || sk === root.chain.author.mapKey || rec.expiresAt !== undefined) return false
     if (auth.bySubject.has(s) || auth.rankOfSubject.has(s) || auth.rankOfSign.has(sk) || this.signOwner.has(sk)) return false
     if (this.idOwner.has(rec.wgPublicKey.idMapKey) || this.idOwner.has(rec.signPublicKey.idMapKey)) return false
-    if (this.log.chainOf(rec.signPublicKey) !== undefined || this.view.revokedKeys.has(s) || this.view.revokedKeys.has(sk)) return false
+    // Its chain may be in the log already (committed in this batch, after the grant: the
+    // grant is in its past), but none of its ops has been judged: it has no rank yet.
+    const kc = this.log.chainOf(rec.signPublicKey)
+    if ((kc !== undefined && auth.rankOfChain.has(kc)) || this.view.revokedKeys.has(s) || this.view.revokedKeys.has(sk)) return false
     op.valid = false
     const x = op.chain!
     if (x !== root.chain) {
