@@ -145,7 +145,7 @@ class Forge {
  * Builds and signs an op with the prev and deps given (seq = prev's + 1, or 1 with no prev, or
  * 0 for a leave; lamport = 1 + the highest of theirs), as a receiver will resolve it.
  */
-function craft (orgId: Uint8Array, signer: Signer, payload: Payload, prev: Ref | undefined, deps: Ref[]): Op {
+export function craft (orgId: Uint8Array, signer: Signer, payload: Payload, prev: Ref | undefined, deps: Ref[]): Op {
   const author = signer.publicKey
   const kind = payload.kind
   const seq = kind === OpKind.leave ? 0 : (prev?.seq ?? 0) + 1

@@ -6,13 +6,12 @@
 import { expect } from 'chai'
 import type { Key } from '../../lib/identity/key.js'
 import type { Signer } from '../../lib/identity/sign.js'
-import { signOp } from '../../lib/membership/author.js'
+import { craft as craftOp } from '../../lib/sim/hostile-ops.js'
 import { decodeOp } from '../../lib/membership/codec.js'
 import type { LoggedOp } from '../../lib/membership/log.js'
 import { HASH_PREFIX_BYTES, type Dep, type Op, type Payload, type WireOp } from '../../lib/membership/op.js'
 import type { Replica } from '../../lib/membership/replica.js'
 import type { Random } from '../../lib/random.js'
-import { compareBytes } from '../../lib/util/bytes.js'
 
 /** A dep naming `op`. */
 export function depOn (op: Op): Dep {
@@ -21,12 +20,13 @@ export function depOn (op: Op): Dep {
 
 /**
  * Signs an op by hand: any author, any seq, prev and deps (lamport derived from them as
- * receivers derive it). Nothing checks that it makes sense: that is the point.
+ * receivers derive it). Nothing checks that it makes sense: that is the point. `seq` is what
+ * `prev` implies (prev's + 1, 1 without one, 0 for a leave), said at the call for the reader.
  */
 export function craft (orgId: Uint8Array, signer: Signer, seq: number, payload: Payload, prev?: Op, deps: Op[] = []): Op {
-  const ds = deps.map(depOn).sort((a, b) => compareBytes(a.keyId, b.keyId))
-  const lamport = 1 + Math.max(prev?.lamport ?? 0, ...deps.map(d => d.lamport))
-  return signOp(signer, orgId, { kind: payload.kind, author: signer.publicKey, seq, deps: ds, payload }, prev, lamport)
+  const op = craftOp(orgId, signer, payload, prev, deps)
+  if (op.seq !== seq) throw new Error(`craft: seq ${seq} given, ${op.seq} implied by prev`)
+  return op
 }
 
 export const wire = (op: Op): WireOp => decodeOp(op.wire)
