@@ -31,6 +31,7 @@ import { OverlayHasher } from '../identity/overlay.js'
 import { addRemoval, evaluateAuthorityState, NO_REMOVALS, type AuthorityResult, type Root, type SubjectOps } from './authority.js'
 import type { LoggedOp, OpLog } from './log.js'
 import { ROLE_ADMIN } from './op.js'
+import { cutLimits } from './prune.js'
 import { keyStringAt } from '../util/bytes.js'
 import { computeViewState, firstEnroll, settleSubject, type AddressIndex, type ComputedView } from './view.js'
 
@@ -51,6 +52,25 @@ export class Derived {
   constructor (private readonly log: OpLog, private readonly root: Root, prefix: Uint8Array, orgId: Uint8Array) {
     this.hasher = new OverlayHasher(prefix, orgId)
     this.full()
+  }
+
+  private limits: { passes: number, limits: ReadonlyMap<string, number> } | undefined
+  private cutsCheckedAt = -1
+
+  /**
+   * `cutLimits` of the current authority. Cuts move only in full passes (an op that could move
+   * one is never applied incrementally), so this is recomputed once per full pass, not per ingest.
+   */
+  cutLimits (): ReadonlyMap<string, number> {
+    if (this.limits?.passes !== this.fullPasses) this.limits = { passes: this.fullPasses, limits: cutLimits(this.auth) }
+    return this.limits.limits
+  }
+
+  /** Whether cuts may have moved since the last call (a full pass since): time to look above them again. */
+  cutsMoved (): boolean {
+    const moved = this.cutsCheckedAt !== this.fullPasses
+    this.cutsCheckedAt = this.fullPasses
+    return moved
   }
 
   /** The subject (wg map key) whose valid enroll claimed a signing key first. */

@@ -28,7 +28,7 @@ import { lowerBound, placeChanged, sortByWgKey } from './wg-order.js'
 import { isKnownVerified, rememberVerified, type BatchVerifier } from './verify.js'
 import { verifySignature } from '../identity/sign.js'
 import { inadmissible } from './admissible.js'
-import { cutLimits, opsAboveCuts } from './prune.js'
+import { opsAboveCuts } from './prune.js'
 import { verifyPop } from './pop.js'
 import { NativeOpStore } from './stores/native.js'
 import type { OpStore, OpStoreName } from './stores/store.js'
@@ -250,7 +250,7 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
   private async ingestOwn (list: WireOp[], source: string): Promise<IngestResult> {
     const c = this.own()
     // Where cut chains end (a flood above them goes dormant); only admins' chains can be cut.
-    const limits = c.log.chains.length > 1 ? cutLimits(this.evaluate().auth) : undefined
+    const limits = c.log.chains.length > 1 ? this.evaluate().cutLimits() : undefined
     const r = await c.ingestor.ingest(list, source, op => this.commit(op), limits)
     if (r.added.length > 0 && this.c === c && c.log.chains.length > 1) this.pruneAboveCuts(r)
     return r
@@ -262,9 +262,10 @@ export class Replica extends TypedEventTarget<ReplicaEvents> {
    */
   private pruneAboveCuts (r: IngestResult): void {
     const c = this.c
-    const auth = this.evaluate().auth
-    if (auth.cutoff.size === 0) return
-    const drop = opsAboveCuts(c.log, auth)
+    const d = this.evaluate()
+    // Ops above a known cut go dormant in ingestion: only a cut that moved can leave any.
+    if (!d.cutsMoved() || d.auth.cutoff.size === 0) return
+    const drop = opsAboveCuts(c.log, d.auth)
     if (drop.length === 0) return
     const gone = new Set(drop.map(op => op.idKey))
     const kept: LoggedOp[] = []
